@@ -1,0 +1,68 @@
+/* avx512: what the files of this folder share (all compiled with the AVX-512
+ * flags, see CMakeLists.txt): the element-wise kernels (avx512_ops.c; same
+ * contracts as the kernels.h functions of the same names), the AMX-BF16 matmul
+ * engine (avx512_amx.c) and small inline helpers. avx512_matmul.c assembles
+ * kernels_isa_avx512 from them. */
+#ifndef SGLC_KERNELS_CPU_AVX512_AVX512_H
+#define SGLC_KERNELS_CPU_AVX512_AVX512_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kernels/kernels_impl.h"
+
+void kernels_avx512_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps);
+void kernels_avx512_silu_mul(const float *gate, const float *up, float *out, int64_t n);
+void kernels_avx512_softmax(float *x, int64_t n);
+float kernels_avx512_dot_f32(const float *a, const float *b, int64_t n);
+void kernels_avx512_axpy_f32(float *y, float a, const float *x, int64_t n);
+
+/* AMX-BF16 engine for BF16 weights with bf16 activations (mm->bf16_act), used
+ * for M >= KERNELS_AMX_MIN_M when cpu_features reports amx_bf16. Same protocol
+ * as kernels_isa.mm_* (kernels_impl.h). */
+#define KERNELS_AMX_MIN_M 32
+size_t kernels_avx512_amx_xp_row_bytes(int64_t K);
+size_t kernels_avx512_amx_thread_bytes(int64_t K);
+void kernels_avx512_amx_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
+void kernels_avx512_amx_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts);
+
+/* Rounds to bf16 (nearest even; NaN stays a quiet NaN), exactly as
+ * fp16_f32_to_bf16; the result is the bf16 value in the high half of each lane. */
+static inline __attribute__((always_inline)) __m512i kernels_avx512_bf16_bits(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                     _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
+}
+
+/* In place 16 x 16 transpose of 32-bit lanes: r[i] holds row i on entry, column i on exit. */
+static inline __attribute__((always_inline)) void kernels_avx512_transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* b[4i + c], 128-bit lane l: rows 4i..4i+3 of column 4l + c */
+        b[4 * i + 0] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+        b[4 * i + 2] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512 u0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44), u1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        __m512 u2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        __m512 u3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+}
+
+#endif

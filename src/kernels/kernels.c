@@ -1,0 +1,188 @@
+/* kernels: run-time dispatch and the matmul driver (see kernels.h and
+ * kernels_impl.h).
+ *
+ * Dispatch keeps no state: every call picks the best const ISA table for
+ * cpu_features_get() (a few flag tests). SGLC_DISABLE_AVX512=1 in the
+ * environment makes cpu_features hide AVX-512, so the AVX2 tables run.
+ *
+ * Matmul driver: scratch = [prepared x: M rows][thread 0 panel]...[thread nth-1
+ * panel], each part 64-byte aligned. Phase 1 prepares x (quantize/permute rows;
+ * inline when small, otherwise split over the pool by rows). Phase 2 splits the
+ * output over the pool: by weight rows (N, in units of 16 rows) normally, by
+ * activation rows when N is too small to feed every thread. Each thread writes
+ * a disjoint block of y. */
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "base/threadpool.h"
+#include "kernels/kernels_impl.h"
+
+enum {
+    MM_N_UNIT = 16,            /* weight rows per scheduling unit */
+    MM_M_UNIT = KERNELS_XP_ROWS, /* activation rows per unit when splitting M */
+    MM_PREP_INLINE = 1 << 16,  /* prepare x on the calling thread below this many values */
+};
+
+const struct kernels_isa *kernels_isa_select(void) {
+    const struct cpu_features *f = cpu_features_get();
+    if (kernels_isa_avx512.available(f)) return &kernels_isa_avx512;
+    if (kernels_isa_avx2.available(f)) return &kernels_isa_avx2;
+    return &kernels_isa_ref;
+}
+
+bool kernels_supports(enum dtype t) {
+    switch (t) {
+    case DTYPE_F32:
+    case DTYPE_F16:
+    case DTYPE_BF16:
+    case DTYPE_Q8_0:
+    case DTYPE_Q4_0:
+    case DTYPE_Q4_K:
+    case DTYPE_Q5_K:
+    case DTYPE_Q6_K: return true;
+    default: return false;
+    }
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int64_t xp_rows(int64_t M) { return (M + KERNELS_XP_ROWS - 1) / KERNELS_XP_ROWS * KERNELS_XP_ROWS; }
+
+size_t kernels_matmul_isa_scratch_size(const struct kernels_isa *isa, int n_threads, int64_t M, int64_t K,
+                                       enum dtype wt, bool bf16_act) {
+    if (n_threads < 1) n_threads = 1;
+    struct kernels_mm mm = {.M = M, .K = K, .wt = wt, .bf16_act = bf16_act && wt == DTYPE_BF16};
+    size_t xp = (size_t)xp_rows(M) * isa->mm_xp_row_bytes(&mm);
+    size_t ts = align64(isa->mm_thread_bytes(&mm));
+    size_t total = align64(xp) + (size_t)n_threads * ts;
+    return total ? total + 64 : 0; /* + 64: room to align an arbitrary buffer */
+}
+
+size_t kernels_matmul_scratch_size(int n_threads, int64_t M, int64_t K, enum dtype wt) {
+    const struct kernels_isa *isa = kernels_isa_select();
+    size_t a = kernels_matmul_isa_scratch_size(isa, n_threads, M, K, wt, false);
+    size_t b = kernels_matmul_isa_scratch_size(isa, n_threads, M, K, wt, true);
+    return a > b ? a : b;
+}
+
+struct mm_task {
+    const struct kernels_isa *isa;
+    struct kernels_mm mm;
+    uint8_t *ts; /* thread scratch base */
+    size_t ts_bytes;
+    bool split_m;
+};
+
+static void mm_prep_task(void *ctx, int ith, int nth) {
+    const struct mm_task *t = ctx;
+    long long lo, hi;
+    threadpool_split(t->mm.M, ith, nth, &lo, &hi);
+    if (lo < hi) t->isa->mm_prep_x(&t->mm, lo, hi);
+}
+
+static void mm_run_task(void *ctx, int ith, int nth) {
+    const struct mm_task *t = ctx;
+    const struct kernels_mm *mm = &t->mm;
+    long long lo, hi;
+    int64_t m0 = 0, m1 = mm->M, n0 = 0, n1 = mm->N;
+    if (t->split_m) {
+        threadpool_split((mm->M + MM_M_UNIT - 1) / MM_M_UNIT, ith, nth, &lo, &hi);
+        m0 = lo * MM_M_UNIT;
+        m1 = hi * MM_M_UNIT < mm->M ? hi * MM_M_UNIT : mm->M;
+    } else {
+        threadpool_split((mm->N + MM_N_UNIT - 1) / MM_N_UNIT, ith, nth, &lo, &hi);
+        n0 = lo * MM_N_UNIT;
+        n1 = hi * MM_N_UNIT < mm->N ? hi * MM_N_UNIT : mm->N;
+    }
+    if (m0 < m1 && n0 < n1) t->isa->mm_run(mm, m0, m1, n0, n1, t->ts ? t->ts + (size_t)ith * t->ts_bytes : NULL);
+}
+
+void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, const float *x, int64_t M, int64_t K,
+                        const struct tensor *W, const float *bias, float *y, const struct kernels_matmul_opts *opts) {
+    enum dtype wt = W->dtype;
+    int64_t N = W->n_dims == 2 ? W->shape[0] : 0;
+    if (!kernels_supports(wt) || W->n_dims != 2 || W->shape[1] != K || K % dtype_block_size(wt) != 0) {
+        LOG_ERROR("unsupported matmul: W %s n_dims %d, K %lld", dtype_name(wt), W->n_dims, (long long)K);
+        for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+        return;
+    }
+    if (M <= 0 || N <= 0) return;
+
+    bool bf16_act = opts && opts->bf16_activations && wt == DTYPE_BF16;
+    void *scratch = opts ? opts->scratch : NULL;
+    int nth = pool ? threadpool_size(pool) : 1;
+    size_t need = kernels_matmul_isa_scratch_size(isa, nth, M, K, wt, bf16_act);
+    void *owned = NULL;
+    if (need && (!scratch || opts->scratch_bytes < need)) {
+        owned = malloc(need);
+        if (!owned) {
+            LOG_WARN("no memory for %zu bytes of matmul scratch; using the scalar reference", need);
+            isa = &kernels_isa_ref;
+            need = 0;
+        }
+        scratch = owned;
+    }
+    uint8_t *base = need ? (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : NULL;
+
+    struct mm_task t = {.isa = isa};
+    t.mm = (struct kernels_mm){.x = x,
+                               .M = M,
+                               .K = K,
+                               .N = N,
+                               .wt = wt,
+                               .w = W->data,
+                               .w_row_bytes = dtype_row_bytes(wt, K),
+                               .bias = bias,
+                               .y = y,
+                               .bf16_act = bf16_act};
+    t.mm.xp_row_bytes = isa->mm_xp_row_bytes(&t.mm);
+    t.ts_bytes = align64(isa->mm_thread_bytes(&t.mm));
+    if (t.mm.xp_row_bytes) t.mm.xp = base;
+    t.ts = base ? base + align64((size_t)xp_rows(M) * t.mm.xp_row_bytes) : NULL;
+    int64_t n_units = (N + MM_N_UNIT - 1) / MM_N_UNIT;
+    t.split_m = n_units < 2 * nth && M >= 2 * MM_M_UNIT * nth;
+
+    if (t.mm.xp_row_bytes) {
+        if (!pool || M * K < MM_PREP_INLINE || M < nth) isa->mm_prep_x(&t.mm, 0, M);
+        else threadpool_run(pool, mm_prep_task, &t);
+    }
+    threadpool_run(pool, mm_run_task, &t);
+    free(owned);
+}
+
+void kernels_matmul_ex(struct threadpool *pool, const float *x, int64_t M, int64_t K, const struct tensor *W,
+                       const float *bias, float *y, const struct kernels_matmul_opts *opts) {
+    kernels_matmul_isa(kernels_isa_select(), pool, x, M, K, W, bias, y, opts);
+}
+
+void kernels_matmul(struct threadpool *pool, const float *x, int64_t M, int64_t K, const struct tensor *W,
+                    const float *bias, float *y) {
+    kernels_matmul_isa(kernels_isa_select(), pool, x, M, K, W, bias, y, NULL);
+}
+
+void kernels_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n) {
+    kernels_isa_select()->dequantize_row(t, src, dst, n);
+}
+
+void kernels_quantize_row(enum dtype t, const float *src, void *dst, int64_t n) {
+    kernels_ref_quantize_row(t, src, dst, n);
+}
+
+void kernels_rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    kernels_isa_select()->rmsnorm(x, w, y, n, eps);
+}
+
+void kernels_silu_mul(const float *gate, const float *up, float *out, int64_t n) {
+    kernels_isa_select()->silu_mul(gate, up, out, n);
+}
+
+void kernels_softmax(float *x, int64_t n) { kernels_isa_select()->softmax(x, n); }
+
+float kernels_dot_f32(const float *a, const float *b, int64_t n) { return kernels_isa_select()->dot_f32(a, b, n); }
+
+void kernels_axpy_f32(float *y, float a, const float *x, int64_t n) { kernels_isa_select()->axpy_f32(y, a, x, n); }
+
+const char *kernels_impl_name(enum dtype t) { return kernels_isa_select()->impl_name(t); }

@@ -1,0 +1,39 @@
+/* kv_pool: the KV cache storage, a pool of token slots shared by all requests.
+ *
+ *   k[layer][slot][kv_heads * head_dim]   (f32)
+ *   v[layer][slot][kv_heads * head_dim]
+ *
+ * A slot holds one token's keys and values for every layer. Which slots belong
+ * to which request is decided outside (the request->token table / page
+ * allocator); attention reads a request's context through its list of slots,
+ * so slots need not be contiguous (paged KV with page size 1 at this level).
+ * Owned by the scheduler thread (or the CLI); the forward pass writes the slots
+ * of the batch's new tokens and reads the context slots. */
+#ifndef SGLC_MEM_CACHE_KV_POOL_H
+#define SGLC_MEM_CACHE_KV_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct kv_pool {
+    int64_t n_layers;
+    int64_t n_slots;
+    int64_t kv_dim; /* kv_heads * head_dim */
+    float *k;
+    float *v;
+};
+
+int kv_pool_create(int64_t n_layers, int64_t n_slots, int64_t kv_dim, struct kv_pool **out, struct sgl_err *err);
+void kv_pool_destroy(struct kv_pool *pool);
+size_t kv_pool_bytes(int64_t n_layers, int64_t n_slots, int64_t kv_dim);
+
+static inline float *kv_pool_k(const struct kv_pool *p, int64_t layer, int64_t slot) {
+    return p->k + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim;
+}
+static inline float *kv_pool_v(const struct kv_pool *p, int64_t layer, int64_t slot) {
+    return p->v + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim;
+}
+
+#endif

@@ -1,0 +1,147 @@
+/* llama: the forward pass of the Llama family (Llama, Qwen2, Qwen3), which
+ * differ only in flags the config carries:
+ *   Qwen2: q/k/v projection biases;  Qwen3: per-head RMSNorm of q and k before
+ *   RoPE and a head_dim independent of hidden/heads;  GGUF llama: interleaved RoPE.
+ *
+ * Per layer, for the batch's T tokens (x is the residual stream [T][H]):
+ *   h = rmsnorm(x) ; q,k,v = h.Wq^T(+b), h.Wk^T(+b), h.Wv^T(+b)
+ *   [qwen3: q,k = rmsnorm_per_head(q,k)] ; q,k = rope(q,k, positions)
+ *   kv[layer][slot(token)] = k, v ; a = attention(q, kv) ; x += a.Wo^T
+ *   h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
+ * then logits = rmsnorm(x[logit rows]).Wlm^T. All activations f32.
+ * Scratch comes from a model_workspace that only grows (no per-step malloc once
+ * warmed up). Runs on the caller's thread, fanning kernels out to the pool. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/threadpool.h"
+#include "kernels/kernels.h"
+#include "layers/attention.h"
+#include "mem_cache/kv_pool.h"
+#include "model_executor/forward_batch.h"
+#include "models/model.h"
+
+struct model_workspace {
+    size_t cap;  /* floats in buf */
+    float *buf;
+    size_t seq_cap;
+    int32_t *tok_seq;
+};
+
+struct model_workspace *model_workspace_create(void) { return calloc(1, sizeof(struct model_workspace)); }
+
+void model_workspace_destroy(struct model_workspace *ws) {
+    if (!ws) return;
+    free(ws->buf);
+    free(ws->tok_seq);
+    free(ws);
+}
+
+static int workspace_reserve(struct model_workspace *ws, size_t n_floats, size_t n_tokens) {
+    if (n_floats > ws->cap) {
+        float *nb = realloc(ws->buf, n_floats * sizeof(float));
+        if (!nb) return -1;
+        ws->buf = nb;
+        ws->cap = n_floats;
+    }
+    if (n_tokens > ws->seq_cap) {
+        int32_t *ns = realloc(ws->tok_seq, n_tokens * sizeof(int32_t));
+        if (!ns) return -1;
+        ws->tok_seq = ns;
+        ws->seq_cap = n_tokens;
+    }
+    return 0;
+}
+
+
+static int validate_batch(const struct model *m, const struct kv_pool *kv, const struct forward_batch *b,
+                          struct sgl_err *err) {
+    if (b->n_tokens <= 0 || b->n_seqs <= 0 || b->seq_start[0] != 0 || b->seq_start[b->n_seqs] != b->n_tokens)
+        return err_setf(err, ERR_INVALID, "forward: malformed batch");
+    if (kv->n_layers != m->cfg.n_layers || kv->kv_dim != m->cfg.n_kv_heads * m->cfg.head_dim)
+        return err_setf(err, ERR_INVALID, "forward: KV pool does not match the model");
+    for (int32_t s = 0; s < b->n_seqs; s++) {
+        int32_t n_new = b->seq_start[s + 1] - b->seq_start[s];
+        if (n_new <= 0 || n_new > b->kv_len[s]) return err_setf(err, ERR_INVALID, "forward: malformed sequence %d", s);
+        for (int32_t i = b->seq_start[s]; i < b->seq_start[s + 1]; i++) {
+            int32_t pos = b->positions[i];
+            if (pos < 0 || pos >= b->kv_len[s]) return err_setf(err, ERR_INVALID, "forward: position out of range");
+            int32_t id = b->input_ids[i];
+            if (id < 0 || id >= m->cfg.vocab_size)
+                return err_setf(err, ERR_INVALID, "token id %d is out of range [0, %lld)", id,
+                                (long long)m->cfg.vocab_size);
+        }
+        for (int32_t j = 0; j < b->kv_len[s]; j++)
+            if (b->kv_slots[s][j] < 0 || b->kv_slots[s][j] >= kv->n_slots)
+                return err_setf(err, ERR_INVALID, "forward: KV slot out of range");
+    }
+    for (int32_t r = 0; r < b->n_logits; r++)
+        if (b->logit_idx[r] < 0 || b->logit_idx[r] >= b->n_tokens)
+            return err_setf(err, ERR_INVALID, "forward: logit index out of range");
+    return 0;
+}
+
+int model_forward(const struct model *m, struct threadpool *pool, struct model_workspace *ws, struct kv_pool *kv,
+                  const struct forward_batch *b, float *logits, struct sgl_err *err) {
+    const struct model_config *c = &m->cfg;
+    int rc = validate_batch(m, kv, b, err);
+    if (rc) return rc;
+    int64_t T = b->n_tokens, H = c->hidden_size, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads,
+            I = c->intermediate_size, half = hd / 2;
+    int64_t qd = nh * hd, kvd = nkv * hd;
+    /* scratch layout */
+    size_t n_x = (size_t)(T * H), n_q = (size_t)(T * qd), n_kv = (size_t)(T * kvd), n_ff = (size_t)(T * I);
+    size_t n_rope = (size_t)(T * half * 2);
+    size_t total = 2 * n_x + 2 * n_q + 2 * n_kv + 2 * n_ff + n_rope;
+    if (workspace_reserve(ws, total, (size_t)T)) return err_setf(err, ERR_NOMEM, "forward: out of memory");
+    float *x = ws->buf, *h = x + n_x, *q = h + n_x, *att = q + n_q, *k = att + n_q, *v = k + n_kv, *g = v + n_kv,
+          *u = g + n_ff, *rope_cs = u + n_ff;
+    for (int32_t s = 0; s < b->n_seqs; s++)
+        for (int32_t i = b->seq_start[s]; i < b->seq_start[s + 1]; i++) ws->tok_seq[i] = s;
+
+    for (int64_t i = 0; i < T; i++) {
+        kernels_dequantize_row(m->embed.dtype, tensor_row(&m->embed, b->input_ids[i]), x + i * H, H);
+        rotary_cos_sin(&m->rope, b->positions[i], rope_cs + i * 2 * half, rope_cs + i * 2 * half + half);
+    }
+    struct attention_params ap = {nh, nkv, hd, 1.0f / sqrtf((float)hd)};
+    float eps = (float)c->rms_norm_eps;
+
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        const struct model_layer *L = &m->layers[l];
+        for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->attn_norm, h + i * H, H, eps);
+        kernels_matmul(pool, h, T, H, &L->wq, L->bq, q);
+        kernels_matmul(pool, h, T, H, &L->wk, L->bk, k);
+        kernels_matmul(pool, h, T, H, &L->wv, L->bv, v);
+        for (int64_t i = 0; i < T; i++) {
+            float *qi = q + i * qd, *ki = k + i * kvd;
+            if (L->q_norm) {
+                for (int64_t hh = 0; hh < nh; hh++) kernels_rmsnorm(qi + hh * hd, L->q_norm, qi + hh * hd, hd, eps);
+                for (int64_t hh = 0; hh < nkv; hh++) kernels_rmsnorm(ki + hh * hd, L->k_norm, ki + hh * hd, hd, eps);
+            }
+            const float *cs = rope_cs + i * 2 * half;
+            rotary_apply(&m->rope, qi, nh, cs, cs + half);
+            rotary_apply(&m->rope, ki, nkv, cs, cs + half);
+            /* store the new token's K/V into its slot */
+            int32_t s = ws->tok_seq[i];
+            int32_t slot = b->kv_slots[s][b->positions[i]];
+            memcpy(kv_pool_k(kv, l, slot), ki, (size_t)kvd * sizeof(float));
+            memcpy(kv_pool_v(kv, l, slot), v + i * kvd, (size_t)kvd * sizeof(float));
+        }
+        attention_forward(pool, &ap, kv, l, b, ws->tok_seq, q, att);
+        kernels_matmul(pool, att, T, qd, &L->wo, NULL, h);
+        for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
+
+        for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->ffn_norm, h + i * H, H, eps);
+        kernels_matmul(pool, h, T, H, &L->w_gate, NULL, g);
+        kernels_matmul(pool, h, T, H, &L->w_up, NULL, u);
+        kernels_silu_mul(g, u, g, (int64_t)n_ff);
+        kernels_matmul(pool, g, T, I, &L->w_down, NULL, h);
+        for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
+    }
+    /* final norm of the rows that need logits, packed into h */
+    for (int32_t r = 0; r < b->n_logits; r++)
+        kernels_rmsnorm(x + (int64_t)b->logit_idx[r] * H, m->final_norm, h + (int64_t)r * H, H, eps);
+    if (b->n_logits > 0) kernels_matmul(pool, h, b->n_logits, H, &m->lm_head, NULL, logits);
+    return 0;
+}

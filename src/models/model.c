@@ -1,0 +1,246 @@
+/* model: loading a Llama-family model from an HF directory or a GGUF file
+ * (see model.h). Maps checkpoint tensor names to the layer structure, checks
+ * every shape against the config, and converts norm weights and biases to f32.
+ *
+ * HF name                                   GGUF name
+ * model.embed_tokens.weight                 token_embd.weight
+ * model.layers.N.input_layernorm.weight     blk.N.attn_norm.weight
+ * model.layers.N.self_attn.q_proj.weight    blk.N.attn_q.weight      (+ .bias)
+ * model.layers.N.self_attn.k_proj.weight    blk.N.attn_k.weight      (+ .bias)
+ * model.layers.N.self_attn.v_proj.weight    blk.N.attn_v.weight      (+ .bias)
+ * model.layers.N.self_attn.o_proj.weight    blk.N.attn_output.weight
+ * model.layers.N.self_attn.q_norm.weight    blk.N.attn_q_norm.weight (Qwen3)
+ * model.layers.N.self_attn.k_norm.weight    blk.N.attn_k_norm.weight (Qwen3)
+ * model.layers.N.post_attention_layernorm   blk.N.ffn_norm.weight
+ * model.layers.N.mlp.{gate,up,down}_proj    blk.N.ffn_{gate,up,down}.weight
+ * model.norm.weight                         output_norm.weight
+ * lm_head.weight                            output.weight            (absent when tied) */
+#include "models/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kernels/kernels.h"
+#include "model_loader/gguf.h"
+#include "models/default_model.h"
+#include "model_loader/safetensors.h"
+#include "tokenizer/tokenizer.h"
+
+struct loader {
+    struct model *m;
+    const char *path;
+    float *arena_next;
+    float *arena_end;
+};
+
+static const struct tensor *find_tensor(const struct model *m, const char *name) {
+    return m->gguf ? gguf_find_tensor(m->gguf, name) : safetensors_find(m->st, name);
+}
+
+/* Looks up a weight by its HF or GGUF name (layer >= 0 fills "%d"), checks its
+ * shape is [d0] (d1 < 0) or [d0, d1]. Missing tensors are an error unless optional. */
+static int get_tensor(struct loader *ld, const char *hf_fmt, const char *gguf_fmt, int layer, int64_t d0, int64_t d1,
+                      bool optional, const struct tensor **out, struct sgl_err *err) {
+    char name[256];
+    snprintf(name, sizeof name, ld->m->gguf ? gguf_fmt : hf_fmt, layer);
+    const struct tensor *t = find_tensor(ld->m, name);
+    *out = t;
+    if (!t) {
+        if (optional) return 0;
+        return err_setf(err, ERR_NOTFOUND, "%s: missing tensor '%s'", ld->path, name);
+    }
+    int want_dims = d1 < 0 ? 1 : 2;
+    bool ok = t->n_dims == want_dims && t->shape[0] == d0 && (d1 < 0 || t->shape[1] == d1);
+    if (!ok) {
+        char got[96] = "", want[64];
+        for (int i = 0; i < t->n_dims; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (d1 < 0)
+            snprintf(want, sizeof want, "%lld", (long long)d0);
+        else
+            snprintf(want, sizeof want, "%lld, %lld", (long long)d0, (long long)d1);
+        return err_setf(err, ERR_FORMAT, "%s: tensor '%s' has shape [%s], the config implies [%s]", ld->path, name,
+                        got, want);
+    }
+    if (want_dims == 2 && tensor_cols(t) % dtype_block_size(t->dtype) != 0)
+        return err_setf(err, ERR_FORMAT, "%s: tensor '%s' row length %lld is not a multiple of the %s block size",
+                        ld->path, name, (long long)tensor_cols(t), dtype_name(t->dtype));
+    return 0;
+}
+
+static int get_matrix(struct loader *ld, const char *hf_fmt, const char *gguf_fmt, int layer, int64_t rows,
+                      int64_t cols, struct tensor *out, struct sgl_err *err) {
+    const struct tensor *t;
+    int rc = get_tensor(ld, hf_fmt, gguf_fmt, layer, rows, cols, false, &t, err);
+    if (rc) return rc;
+    *out = *t;
+    return 0;
+}
+
+/* Copies a 1-D tensor of n values into the f32 arena; NULL result when optional and absent. */
+static int get_vector(struct loader *ld, const char *hf_fmt, const char *gguf_fmt, int layer, int64_t n, bool optional,
+                      const float **out, struct sgl_err *err) {
+    const struct tensor *t;
+    *out = NULL;
+    int rc = get_tensor(ld, hf_fmt, gguf_fmt, layer, n, -1, optional, &t, err);
+    if (rc || !t) return rc;
+    if (dtype_is_quantized(t->dtype) && n % dtype_block_size(t->dtype) != 0)
+        return err_setf(err, ERR_FORMAT, "%s: vector tensor of length %lld cannot be %s", ld->path, (long long)n,
+                        dtype_name(t->dtype));
+    if (ld->arena_next + n > ld->arena_end) return err_setf(err, ERR_FAIL, "%s: internal: f32 arena too small", ld->path);
+    kernels_dequantize_row(t->dtype, t->data, ld->arena_next, n);
+    *out = ld->arena_next;
+    ld->arena_next += n;
+    return 0;
+}
+
+static bool is_gguf_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char magic[4] = {0};
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
+static int map_weights(struct loader *ld, struct sgl_err *err) {
+    struct model *m = ld->m;
+    const struct model_config *c = &m->cfg;
+    int64_t H = c->hidden_size, hd = c->head_dim, nq = c->n_heads * hd, nkv = c->n_kv_heads * hd,
+            I = c->intermediate_size, V = c->vocab_size;
+    int rc;
+    const struct tensor *t;
+    if ((rc = get_tensor(ld, "model.embed_tokens.weight", "token_embd.weight", -1, V, H, false, &t, err))) return rc;
+    m->embed = *t;
+    if ((rc = get_tensor(ld, "lm_head.weight", "output.weight", -1, V, H, true, &t, err))) return rc;
+    if (t && !(m->gguf == NULL && c->tie_word_embeddings)) {
+        m->lm_head = *t;
+    } else if (c->tie_word_embeddings || m->gguf) {
+        m->lm_head = m->embed;
+    } else {
+        return err_setf(err, ERR_NOTFOUND, "%s: missing tensor 'lm_head.weight' (tie_word_embeddings is false)",
+                        ld->path);
+    }
+    if ((rc = get_vector(ld, "model.norm.weight", "output_norm.weight", -1, H, false, &m->final_norm, err))) return rc;
+    for (int l = 0; l < c->n_layers; l++) {
+        struct model_layer *L = &m->layers[l];
+        if ((rc = get_matrix(ld, "model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight", l, nq, H, &L->wq,
+                             err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight", l, nkv, H, &L->wk,
+                             err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight", l, nkv, H, &L->wv,
+                             err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight", l, H, nq,
+                             &L->wo, err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight", l, I, H,
+                             &L->w_gate, err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight", l, I, H, &L->w_up,
+                             err)) ||
+            (rc = get_matrix(ld, "model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight", l, H, I,
+                             &L->w_down, err)))
+            return rc;
+        if ((rc = get_vector(ld, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", l, H, false,
+                             &L->attn_norm, err)) ||
+            (rc = get_vector(ld, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", l, H,
+                             false, &L->ffn_norm, err)))
+            return rc;
+        bool bias_required = c->attention_bias;
+        if ((rc = get_vector(ld, "model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias", l, nq,
+                             !bias_required, &L->bq, err)) ||
+            (rc = get_vector(ld, "model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias", l, nkv,
+                             !bias_required, &L->bk, err)) ||
+            (rc = get_vector(ld, "model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias", l, nkv,
+                             !bias_required, &L->bv, err)))
+            return rc;
+        if (c->qk_norm) {
+            if ((rc = get_vector(ld, "model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight", l, hd,
+                                 false, &L->q_norm, err)) ||
+                (rc = get_vector(ld, "model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight", l, hd,
+                                 false, &L->k_norm, err)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Maps the weights of m (config, tokenizer and checkpoint already open). */
+static int model_finish(struct model *m, const char *path, struct sgl_err *err) {
+    const struct model_config *c = &m->cfg;
+    if (tokenizer_vocab_size(m->tok) > c->vocab_size)
+        return err_setf(err, ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %lld", path,
+                        tokenizer_vocab_size(m->tok), (long long)c->vocab_size);
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    int64_t per_layer = 2 * c->hidden_size + (c->n_heads + 2 * c->n_kv_heads) * c->head_dim + 2 * c->head_dim;
+    size_t arena_n = (size_t)(per_layer * c->n_layers + c->hidden_size);
+    m->f32_arena = malloc(arena_n * sizeof(float));
+    if (!m->layers || !m->f32_arena) return err_setf(err, ERR_NOMEM, "%s: out of memory", path);
+    struct loader ld = {.m = m, .path = path, .arena_next = m->f32_arena, .arena_end = m->f32_arena + arena_n};
+    int rc = map_weights(&ld, err);
+    if (rc) return rc;
+    return rotary_init(&m->rope, c, err);
+}
+
+int model_load(const char *path, const struct model_load_opts *opts, struct model **out, struct sgl_err *err) {
+    *out = NULL;
+    struct stat st;
+    if (!path || stat(path, &st) != 0) return err_setf(err, ERR_NOTFOUND, "%s: no such file or directory", path);
+    struct model *m = calloc(1, sizeof *m);
+    if (!m) return err_setf(err, ERR_NOMEM, "out of memory");
+    int rc;
+    const char *tok_path = opts ? opts->tokenizer_path : NULL;
+    if (S_ISDIR(st.st_mode)) {
+        if ((rc = model_config_load_hf_dir(path, &m->cfg, err))) goto fail;
+        if ((rc = safetensors_open(path, &m->st, err))) goto fail;
+        if ((rc = tokenizer_load_hf_dir(tok_path ? tok_path : path, &m->tok, err))) goto fail;
+    } else if (is_gguf_file(path)) {
+        if ((rc = gguf_open(path, &m->gguf, err))) goto fail;
+        if ((rc = model_config_from_gguf(m->gguf, &m->cfg, err))) goto fail;
+        rc = tok_path ? tokenizer_load_hf_dir(tok_path, &m->tok, err) : tokenizer_load_gguf(m->gguf, &m->tok, err);
+        if (rc) goto fail;
+    } else {
+        rc = err_setf(err, ERR_FORMAT, "%s: not a model directory or a GGUF file", path);
+        goto fail;
+    }
+    if ((rc = model_finish(m, path, err))) goto fail;
+    *out = m;
+    return 0;
+fail:
+    model_destroy(m);
+    return rc;
+}
+
+int model_load_default(struct model **out, struct sgl_err *err) {
+    *out = NULL;
+    size_t size;
+    const void *data = default_model_data(&size);
+    const char *name = DEFAULT_MODEL_NAME " (embedded)";
+    struct model *m = calloc(1, sizeof *m);
+    if (!m) return err_setf(err, ERR_NOMEM, "out of memory");
+    int rc;
+    if ((rc = gguf_open_memory(data, size, name, &m->gguf, err)) ||
+        (rc = model_config_from_gguf(m->gguf, &m->cfg, err)) || (rc = tokenizer_load_gguf(m->gguf, &m->tok, err)))
+        goto fail;
+    m->cfg.max_position_embeddings = DEFAULT_MODEL_CONTEXT_LENGTH;
+    /* As in llama2.c's run.c, BOS delimits stories: the model ends a story by emitting it. */
+    if (m->cfg.bos_token_id >= 0 && m->cfg.n_eos < MODEL_CONFIG_MAX_EOS)
+        m->cfg.eos_token_ids[m->cfg.n_eos++] = m->cfg.bos_token_id;
+    if ((rc = model_finish(m, name, err))) goto fail;
+    *out = m;
+    return 0;
+fail:
+    model_destroy(m);
+    return rc;
+}
+
+void model_destroy(struct model *m) {
+    if (!m) return;
+    tokenizer_destroy(m->tok);
+    safetensors_close(m->st);
+    gguf_close(m->gguf);
+    rotary_free(&m->rope);
+    free(m->layers);
+    free(m->f32_arena);
+    free(m);
+}

@@ -1,0 +1,70 @@
+/* model: a loaded decoder-only transformer of the Llama family (Llama, Qwen2,
+ * Qwen3) — config, weights and tokenizer — and its forward pass.
+ *
+ * Weights borrow the mmap'd checkpoint (safetensors or GGUF); small vectors
+ * (norm weights, biases) are converted to f32 copies owned by the model.
+ * A model is immutable after model_load and may be shared by threads; a
+ * forward pass needs a model_workspace (scratch, owned by one thread) and a
+ * kv_pool. */
+#ifndef SGLC_MODELS_MODEL_H
+#define SGLC_MODELS_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/tensor.h"
+#include "layers/rotary.h"
+#include "model_loader/model_config.h"
+
+struct tokenizer;
+struct safetensors;
+struct gguf;
+struct threadpool;
+struct kv_pool;
+struct forward_batch;
+
+struct model_layer {
+    struct tensor wq, wk, wv, wo;       /* [n_heads*hd, H], [kv*hd, H], [kv*hd, H], [H, n_heads*hd] */
+    struct tensor w_gate, w_up, w_down; /* [I, H], [I, H], [H, I] */
+    const float *attn_norm, *ffn_norm;  /* [H] */
+    const float *bq, *bk, *bv;          /* biases or NULL */
+    const float *q_norm, *k_norm;       /* [hd] (Qwen3) or NULL */
+};
+
+struct model {
+    struct model_config cfg;
+    struct tokenizer *tok;
+    struct tensor embed;   /* [vocab, H] */
+    struct tensor lm_head; /* [vocab, H] (the embedding when tied) */
+    const float *final_norm;
+    struct model_layer *layers;
+    struct rotary rope;
+    /* owners */
+    struct safetensors *st;
+    struct gguf *gguf;
+    float *f32_arena; /* converted small vectors */
+};
+
+struct model_load_opts {
+    const char *tokenizer_path; /* directory with tokenizer.json, or NULL to use the model's */
+};
+
+/* path: an HF model directory (config.json + safetensors + tokenizer.json) or a .gguf file. */
+int model_load(const char *path, const struct model_load_opts *opts, struct model **out, struct sgl_err *err);
+/* Loads the embedded default model (stories260K; context length 512). */
+int model_load_default(struct model **out, struct sgl_err *err);
+void model_destroy(struct model *m);
+
+/* Scratch for forward passes of up to max_tokens tokens and max_logits logits rows;
+ * grows on demand. Owned by one thread. */
+struct model_workspace;
+struct model_workspace *model_workspace_create(void);
+void model_workspace_destroy(struct model_workspace *ws);
+
+/* Runs the batch (see forward_batch.h), writing logits [batch->n_logits][vocab].
+ * KV for the new tokens is written into kv. */
+int model_forward(const struct model *m, struct threadpool *pool, struct model_workspace *ws, struct kv_pool *kv,
+                  const struct forward_batch *batch, float *logits, struct sgl_err *err);
+
+#endif
