@@ -62,9 +62,12 @@ int main(int argc, char **argv) {
     long mib = 1024;
     int runs = 7, max_threads = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) max_threads = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--mib") && i + 1 < argc)
+            mib = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            max_threads = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--mib N] [--runs R] [--threads T]\n", argv[0]);
             return 2;
@@ -95,8 +98,8 @@ int main(int argc, char **argv) {
         qsort(times, (size_t)runs, sizeof times[0], cmp_double);
         float chk = 0.0f;
         for (int i = 0; i < nth; i++) chk += task.sums[i];
-        printf("threads %d: median %.1f GB/s, best %.1f GB/s (checksum %.0f)\n", nth, (double)bytes / times[runs / 2] / 1e9,
-               (double)bytes / times[0] / 1e9, (double)chk);
+        printf("threads %d: median %.1f GB/s, best %.1f GB/s (checksum %.0f)\n", nth,
+               (double)bytes / times[runs / 2] / 1e9, (double)bytes / times[0] / 1e9, (double)chk);
         threadpool_destroy(pool);
     }
     free(buf);

@@ -22,7 +22,7 @@ foreach(case ${SGLC_REF_TESTS})
   else()
     add_test(NAME reference.${case}
              COMMAND ${SGLC_REF_PYTHON} ${SGLC_REF_DRIVER} --sglc $<TARGET_FILE:sglc> --work ${SGLC_REF_WORK}
-                     --case ${case} --threads 2)
+                     --case ${case})
   endif()
   set_tests_properties(reference.${case} PROPERTIES LABELS "reference" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endforeach()

@@ -6,7 +6,9 @@
  * environment makes cpu_features hide AVX-512, so the AVX2 tables run.
  *
  * Matmul driver: scratch = [prepared x: M rows][thread 0 panel]...[thread nth-1
- * panel], each part 64-byte aligned. Phase 1 prepares x (quantize/permute rows;
+ * panel], each part 64-byte aligned; from the caller (kernels_matmul_opts), else
+ * from a 32 KiB buffer on the calling thread's stack when that suffices (decode:
+ * no allocation per token), else malloc'd for the call. Phase 1 prepares x (quantize/permute rows;
  * inline when small, otherwise split over the pool by rows). Phase 2 splits the
  * output over the pool: by weight rows (N, in units of 16 rows) normally, by
  * activation rows when N is too small to feed every thread. Each thread writes
@@ -21,9 +23,10 @@
 #include "kernels/kernels_impl.h"
 
 enum {
-    MM_N_UNIT = 16,            /* weight rows per scheduling unit */
+    MM_N_UNIT = 16,              /* weight rows per scheduling unit */
     MM_M_UNIT = KERNELS_XP_ROWS, /* activation rows per unit when splitting M */
-    MM_PREP_INLINE = 1 << 16,  /* prepare x on the calling thread below this many values */
+    MM_PREP_INLINE = 1 << 16,    /* prepare x on the calling thread below this many values */
+    MM_STACK_SCRATCH = 32 << 10, /* scratch needs up to this size (decode) use the caller's stack */
 };
 
 const struct kernels_isa *kernels_isa_select(void) {
@@ -42,8 +45,10 @@ bool kernels_supports(enum dtype t) {
     case DTYPE_Q4_0:
     case DTYPE_Q4_K:
     case DTYPE_Q5_K:
-    case DTYPE_Q6_K: return true;
-    default: return false;
+    case DTYPE_Q6_K:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -116,7 +121,10 @@ void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, 
     int nth = pool ? threadpool_size(pool) : 1;
     size_t need = kernels_matmul_isa_scratch_size(isa, nth, M, K, wt, bf16_act);
     void *owned = NULL;
-    if (need && (!scratch || opts->scratch_bytes < need)) {
+    _Alignas(64) uint8_t stack_scratch[MM_STACK_SCRATCH];
+    if (need && (!scratch || opts->scratch_bytes < need) && need <= sizeof stack_scratch) {
+        scratch = stack_scratch;
+    } else if (need && (!scratch || opts->scratch_bytes < need)) {
         owned = malloc(need);
         if (!owned) {
             LOG_WARN("no memory for %zu bytes of matmul scratch; using the scalar reference", need);
@@ -146,8 +154,10 @@ void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, 
     t.split_m = n_units < 2 * nth && M >= 2 * MM_M_UNIT * nth;
 
     if (t.mm.xp_row_bytes) {
-        if (!pool || M * K < MM_PREP_INLINE || M < nth) isa->mm_prep_x(&t.mm, 0, M);
-        else threadpool_run(pool, mm_prep_task, &t);
+        if (!pool || M * K < MM_PREP_INLINE || M < nth)
+            isa->mm_prep_x(&t.mm, 0, M);
+        else
+            threadpool_run(pool, mm_prep_task, &t);
     }
     threadpool_run(pool, mm_run_task, &t);
     free(owned);

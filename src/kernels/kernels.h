@@ -28,11 +28,12 @@ void kernels_matmul(struct threadpool *pool, const float *x, int64_t M, int64_t 
 
 /* Options of kernels_matmul_ex; zero-initialize (or pass NULL) for the defaults. */
 struct kernels_matmul_opts {
-    /* Caller scratch, borrowed for the call, any alignment. kernels_matmul itself
-     * allocates its scratch per call (malloc), so hot paths should pass an arena
-     * buffer of kernels_matmul_scratch_size() bytes. NULL or too small: allocated
-     * per call. If that allocation fails, the scalar reference (which needs no
-     * scratch) computes the result and a warning is logged. */
+    /* Caller scratch, borrowed for the call, any alignment. Without it (NULL or
+     * smaller than kernels_matmul_scratch_size()), needs up to 32 KiB (decode
+     * shapes) use the calling thread's stack and larger ones (prefill) are
+     * malloc'd per call, so prefill hot paths should pass an arena buffer. If
+     * that allocation fails, the scalar reference (which needs no scratch)
+     * computes the result and a warning is logged. */
     void *scratch;
     size_t scratch_bytes;
     /* For BF16 weights: round the activations to bf16 (round to nearest even)

@@ -46,9 +46,9 @@
 #include "base/dtype.h"
 
 /* GGUF (ggml) block layouts; f16 values stored as uint16_t. */
-#define KERNELS_QK 32   /* values per Q8_0 / Q4_0 block */
-#define KERNELS_QK_K 256 /* values per K-quant super-block */
-#define KERNELS_XP_ROWS 32 /* prepared x row count granularity (see mm_prep_x) */
+#define KERNELS_QK      32  /* values per Q8_0 / Q4_0 block */
+#define KERNELS_QK_K    256 /* values per K-quant super-block */
+#define KERNELS_XP_ROWS 32  /* prepared x row count granularity (see mm_prep_x) */
 
 struct kernels_block_q8_0 {
     uint16_t d;

@@ -179,7 +179,21 @@ static int model_finish(struct model *m, const char *path, struct sgl_err *err) 
     struct loader ld = {.m = m, .path = path, .arena_next = m->f32_arena, .arena_end = m->f32_arena + arena_n};
     int rc = map_weights(&ld, err);
     if (rc) return rc;
-    return rotary_init(&m->rope, c, err);
+    if ((rc = rotary_init(&m->rope, c, err))) return rc;
+    /* GGUF carries llama3-style RoPE scaling as per-frequency divisors (llama.cpp's rope_freqs). */
+    const struct tensor *ff;
+    if ((rc = get_tensor(&ld, "rope_freqs.weight", "rope_freqs.weight", -1, c->head_dim / 2, -1, true, &ff, err)))
+        return rc;
+    if (ff && m->gguf) {
+        float factors[512];
+        if (c->head_dim / 2 > 512) return err_setf(err, ERR_FORMAT, "%s: rope_freqs too long", path);
+        kernels_dequantize_row(ff->dtype, ff->data, factors, c->head_dim / 2);
+        for (int64_t i = 0; i < c->head_dim / 2; i++) {
+            if (!(factors[i] > 0)) return err_setf(err, ERR_FORMAT, "%s: rope_freqs.weight has a non-positive factor", path);
+            m->rope.inv_freq[i] /= factors[i];
+        }
+    }
+    return 0;
 }
 
 int model_load(const char *path, const struct model_load_opts *opts, struct model **out, struct sgl_err *err) {

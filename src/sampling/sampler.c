@@ -45,11 +45,11 @@
 #include "base/cpu_features.h"
 
 #define SAMPLER_GREEDY_EPS 1e-6f /* temperatures below this sample greedily (as SGLang) */
-#define SAMPLER_SMALL_K 1024     /* top_k up to this uses the stack heap (8 KiB) */
-#define SAMPLER_GATHER 512       /* boundary bins up to this size are sorted directly */
-#define SAMPLER_BINS 1024        /* radix digit: 10 bits */
-#define SAMPLER_LEVELS 3         /* key bits 29..20, 19..10, 9..0 */
-#define SAMPLER_CANDS 4096       /* stack list of tokens above the cut floor (16 KiB) */
+#define SAMPLER_SMALL_K    1024  /* top_k up to this uses the stack heap (8 KiB) */
+#define SAMPLER_GATHER     512   /* boundary bins up to this size are sorted directly */
+#define SAMPLER_BINS       1024  /* radix digit: 10 bits */
+#define SAMPLER_LEVELS     3     /* key bits 29..20, 19..10, 9..0 */
+#define SAMPLER_CANDS      4096  /* stack list of tokens above the cut floor (16 KiB) */
 
 struct sampler_state {
     uint64_t rng[4];
@@ -271,7 +271,7 @@ void sampler_apply_penalties(const struct sampler_state *s, const struct samplin
  * the mantissa of x*log2(e) + 1.5*2^23. So the 64-byte vectors become 4 SSE,
  * 2 AVX2 or 1 AVX-512 register(s), per the target of the caller. */
 #define SAMPLER_EXP_LO_BITS 0x42ae0000 /* 87.0f */
-#define SAMPLER_INLINE static inline __attribute__((always_inline))
+#define SAMPLER_INLINE      static inline __attribute__((always_inline))
 
 typedef float sampler_v16f __attribute__((vector_size(64)));
 typedef int32_t sampler_v16i __attribute__((vector_size(64)));
@@ -282,10 +282,10 @@ SAMPLER_INLINE void exp16(const float *in, float *out, float m, float inv_t) {
     memcpy(&x, in, sizeof x);
     x = (x - m) * inv_t;
     sampler_v16i mag = (sampler_v16i)x & 0x7fffffff; /* |x|; x <= 0 */
-    sampler_v16i d = SAMPLER_EXP_LO_BITS - mag;       /* < 0 iff |x| > 87, -inf, NaN */
+    sampler_v16i d = SAMPLER_EXP_LO_BITS - mag;      /* < 0 iff |x| > 87, -inf, NaN */
     sampler_v16i keep = ~(d >> 31);
     sampler_v16f xc = (sampler_v16f)((mag + (d & ~keep)) | INT32_MIN); /* -min(|x|, 87) */
-    sampler_v16f v = xc * 1.44269504088896341f + 12582912.0f; /* round(x log2 e) in the low bits */
+    sampler_v16f v = xc * 1.44269504088896341f + 12582912.0f;          /* round(x log2 e) in the low bits */
     sampler_v16f n = v - 12582912.0f;
     sampler_v16f r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
@@ -337,17 +337,17 @@ SAMPLER_INLINE double exp_row_impl(const float *in, float *out, int32_t n, float
  * ISA this CPU has: AVX-512F, AVX2+FMA, or the baseline. Results may differ in
  * the last bit between ISAs (FMA), never between runs on one machine. */
 #if defined(__x86_64__)
-#define SAMPLER_MULTI_ISA(ret, name, params, args)                                                                 \
-    __attribute__((target("avx512f"))) static ret name##_avx512 params { return name##_impl args; }              \
-    __attribute__((target("avx2,fma"))) static ret name##_avx2 params { return name##_impl args; }               \
-    static ret name params {                                                                                     \
-        const struct cpu_features *f = cpu_features_get();                                                     \
-        if (f->avx512f) return name##_avx512 args;                                                              \
-        if (f->avx2 && f->fma) return name##_avx2 args;                                                         \
-        return name##_impl args;                                                                                \
+#define SAMPLER_MULTI_ISA(ret, name, params, args)                                                                     \
+    __attribute__((target("avx512f"))) static ret name##_avx512 params { return name##_impl args; }                    \
+    __attribute__((target("avx2,fma"))) static ret name##_avx2 params { return name##_impl args; }                     \
+    static ret name params {                                                                                           \
+        const struct cpu_features *f = cpu_features_get();                                                             \
+        if (f->avx512f) return name##_avx512 args;                                                                     \
+        if (f->avx2 && f->fma) return name##_avx2 args;                                                                \
+        return name##_impl args;                                                                                       \
     }
 #else
-#define SAMPLER_MULTI_ISA(ret, name, params, args)                                                                 \
+#define SAMPLER_MULTI_ISA(ret, name, params, args)                                                                     \
     static ret name params { return name##_impl args; }
 #endif
 
@@ -411,7 +411,8 @@ static int32_t draw_weights(const float *w, int32_t n, double z, double u) {
         acc += w[i];
         if (acc > target && w[i] > 0.0f) return i;
     }
-    for (i = n - 1; i > 0 && !(w[i] > 0.0f); i--) {}
+    i = n - 1;
+    while (i > 0 && !(w[i] > 0.0f)) i--;
     return i;
 }
 
@@ -625,8 +626,10 @@ static double apply_cut(float *w, int32_t n, const struct cut *c) {
     int32_t eq = 0;
     for (int32_t i = 0; i < n; i++) {
         if (w[i] > t) continue;
-        if (w[i] == t && eq < c->n_eq) eq++;
-        else w[i] = 0.0f;
+        if (w[i] == t && eq < c->n_eq)
+            eq++;
+        else
+            w[i] = 0.0f;
     }
     return sum_weights(w, n);
 }
@@ -692,8 +695,7 @@ static int32_t find_first(const float *x, int32_t n, float m) {
 }
 
 /* top_k <= SAMPLER_SMALL_K: everything after selection works on k candidates. */
-static int32_t sample_small_k(const struct sampling_params *p, const float *x, int32_t vocab, float inv_t,
-                              double u) {
+static int32_t sample_small_k(const struct sampling_params *p, const float *x, int32_t vocab, float inv_t, double u) {
     float hv[SAMPLER_SMALL_K];
     int32_t hid[SAMPLER_SMALL_K];
     int32_t c = top_select(x, vocab, p->top_k, hv, hid);
@@ -721,10 +723,9 @@ static int32_t sample_small_k(const struct sampling_params *p, const float *x, i
  * tokens all have w >= floor_w (the top_k cut's value, min_p, and for top_p the
  * bound in the file comment); when few tokens pass it, the top_p cut and the draw
  * run over their list instead of the row. */
-static int32_t sample_full(const struct sampling_params *p, float *w, int32_t vocab, float m, float inv_t,
-                           double u) {
+static int32_t sample_full(const struct sampling_params *p, float *w, int32_t vocab, float m, float inv_t, double u) {
     double z = exp_row(w, w, vocab, m, inv_t);
-    bool use_k = p->top_k > 1 && p->top_k < vocab, use_p = p->top_p < 1.0f, use_min = p->min_p > 0.0f;
+    bool use_k = p->top_k > 1 && p->top_k < vocab, use_p = p->top_p<1.0f, use_min = p->min_p> 0.0f;
     if (!use_k && !use_p && !use_min) return draw_weights(w, vocab, z, u);
     struct token_set row = {w, NULL, vocab};
     struct cut c = {0.0f, 0, true, z};

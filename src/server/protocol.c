@@ -67,6 +67,12 @@ static void error_fields(const struct protocol_error *err, struct jsonw *w) {
     jsonw_int(w, err->status);
 }
 
+void protocol_error_json_inner(const struct protocol_error *err, struct jsonw *w) {
+    jsonw_raw(w, "{", 1);
+    error_fields(err, w);
+    jsonw_raw(w, "}", 1);
+}
+
 void protocol_error_json(const struct protocol_error *err, struct jsonw *w) {
     jsonw_lit(w, "{\"object\":\"error\",");
     error_fields(err, w);

@@ -50,6 +50,8 @@ const char *protocol_error_type(int status);
  * shape OpenAI's API returns and its SDKs read):
  * {"object":"error","message":..,"type":..,"param":..,"code":N,"error":{"message":..,"type":..,"param":..,"code":N}} */
 void protocol_error_json(const struct protocol_error *err, struct jsonw *out);
+/* Only {"message":..,"type":..,"param":..,"code":N} (the payload of an in-stream {"error":...} event). */
+void protocol_error_json_inner(const struct protocol_error *err, struct jsonw *out);
 
 /* Generation options shared by every API (OpenAI top-level fields or native sampling_params). */
 struct protocol_gen_params {

@@ -81,7 +81,7 @@ struct serving_job {
     pthread_mutex_t mu;
     int refs;         /* mu */
     int32_t n_finished; /* mu */
-    int err_status;   /* mu: status of the first failed choice (400 at submit, 500 later) */
+    int err_status;   /* mu: status of the first failed choice (400 if rejected before generating, else 500) */
     bool done_sent;   /* I/O thread */
     struct serving_job *prev, *next; /* srv->jobs (jobs_mu) */
 };
@@ -195,7 +195,8 @@ static void on_output(void *user, const struct gen_output_event *ev) {
         if (ev->matched_stop_str) c->matched_str = strdup(ev->matched_stop_str);
         if (ev->error || c->text.oom) {
             c->error = strdup(ev->error ? ev->error : "out of memory");
-            if (!j->err_status) j->err_status = 500;
+            /* rejected before generating anything (e.g. larger than the KV cache): the request's fault */
+            if (!j->err_status) j->err_status = ev->error && ev->completion_tokens == 0 ? 400 : 500;
         }
         all_done = ++j->n_finished == j->n_choices;
     }
@@ -302,7 +303,7 @@ static void error_event(const struct serving_job *j, struct jsonw *w) {
         }
     openai_format_sse_begin(w);
     jsonw_lit(w, "{\"error\":");
-    protocol_error_json(&e, w);
+    protocol_error_json_inner(&e, w);
     jsonw_raw(w, "}", 1);
     openai_format_sse_end(w);
 }

@@ -41,6 +41,8 @@ void jinja_arena_init(struct jinja_arena *a, size_t limit);
 void jinja_arena_free(struct jinja_arena *a);
 /* 16-byte aligned, zeroed. NULL when the limit is hit or malloc fails. */
 void *jinja_arena_alloc(struct jinja_arena *a, size_t n);
+/* The same without zeroing (string bytes, buffers). */
+void *jinja_arena_alloc_raw(struct jinja_arena *a, size_t n);
 
 /* ---------------------------------------------------------------- values */
 

@@ -200,55 +200,100 @@ enum {
 };
 
 struct method_def {
-    uint8_t on; /* 's' str, 'd' dict, 'l' list, 't' tuple-like */
     const char *name;
+    uint8_t len;
     int id;
-    bool unsafe;
+    bool unsafe; /* modifies a known mutable: the sandbox refuses it */
 };
 
-static const struct method_def g_methods[] = {
-    {'s', "capitalize", MS_CAPITALIZE, false}, {'s', "casefold", MS_CASEFOLD, false},
-    {'s', "center", MS_CENTER, false},         {'s', "count", MS_COUNT, false},
-    {'s', "encode", M_UNSUPPORTED, false},     {'s', "endswith", MS_ENDSWITH, false},
-    {'s', "expandtabs", M_UNSUPPORTED, false}, {'s', "find", MS_FIND, false},
-    {'s', "format", MS_FORMAT, false},         {'s', "format_map", M_UNSUPPORTED, false},
-    {'s', "index", MS_INDEX, false},           {'s', "isalnum", MS_ISALNUM, false},
-    {'s', "isalpha", MS_ISALPHA, false},       {'s', "isascii", MS_ISASCII, false},
-    {'s', "isdecimal", MS_ISDECIMAL, false},   {'s', "isdigit", MS_ISDIGIT, false},
-    {'s', "isidentifier", M_UNSUPPORTED, false}, {'s', "islower", MS_ISLOWER, false},
-    {'s', "isnumeric", MS_ISNUMERIC, false},   {'s', "isprintable", M_UNSUPPORTED, false},
-    {'s', "isspace", MS_ISSPACE, false},       {'s', "istitle", MS_ISTITLE, false},
-    {'s', "isupper", MS_ISUPPER, false},       {'s', "join", MS_JOIN, false},
-    {'s', "ljust", MS_LJUST, false},           {'s', "lower", MS_LOWER, false},
-    {'s', "lstrip", MS_LSTRIP, false},         {'s', "maketrans", M_UNSUPPORTED, false},
-    {'s', "partition", MS_PARTITION, false},   {'s', "removeprefix", MS_REMOVEPREFIX, false},
-    {'s', "removesuffix", MS_REMOVESUFFIX, false}, {'s', "replace", MS_REPLACE, false},
-    {'s', "rfind", MS_RFIND, false},           {'s', "rindex", MS_RINDEX, false},
-    {'s', "rjust", MS_RJUST, false},           {'s', "rpartition", MS_RPARTITION, false},
-    {'s', "rsplit", MS_RSPLIT, false},         {'s', "rstrip", MS_RSTRIP, false},
-    {'s', "split", MS_SPLIT, false},           {'s', "splitlines", MS_SPLITLINES, false},
-    {'s', "startswith", MS_STARTSWITH, false}, {'s', "strip", MS_STRIP, false},
-    {'s', "swapcase", MS_SWAPCASE, false},     {'s', "title", MS_TITLE, false},
-    {'s', "translate", M_UNSUPPORTED, false},  {'s', "upper", MS_UPPER, false},
-    {'s', "zfill", MS_ZFILL, false},
-    {'d', "clear", 0, true},                   {'d', "copy", MD_COPY, false},
-    {'d', "fromkeys", M_UNSUPPORTED, false},   {'d', "get", MD_GET, false},
-    {'d', "items", MD_ITEMS, false},           {'d', "keys", MD_KEYS, false},
-    {'d', "pop", 0, true},                     {'d', "popitem", 0, true},
-    {'d', "setdefault", 0, true},              {'d', "update", 0, true},
-    {'d', "values", MD_VALUES, false},
-    {'l', "append", 0, true},                  {'l', "clear", ML_CLEAR, false},
-    {'l', "copy", ML_COPY, false},             {'l', "count", ML_COUNT, false},
-    {'l', "extend", 0, true},                  {'l', "index", ML_INDEX, false},
-    {'l', "insert", 0, true},                  {'l', "pop", ML_POP, false},
-    {'l', "remove", 0, true},                  {'l', "reverse", 0, true},
-    {'l', "sort", 0, true},
-    {'t', "count", ML_COUNT, false},           {'t', "index", ML_INDEX, false},
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct method_def g_str_methods[] = {
+    {"capitalize", 10, MS_CAPITALIZE, false},
+    {"casefold", 8, MS_CASEFOLD, false},
+    {"center", 6, MS_CENTER, false},
+    {"count", 5, MS_COUNT, false},
+    {"encode", 6, M_UNSUPPORTED, false},
+    {"endswith", 8, MS_ENDSWITH, false},
+    {"expandtabs", 10, M_UNSUPPORTED, false},
+    {"find", 4, MS_FIND, false},
+    {"format", 6, MS_FORMAT, false},
+    {"format_map", 10, M_UNSUPPORTED, false},
+    {"index", 5, MS_INDEX, false},
+    {"isalnum", 7, MS_ISALNUM, false},
+    {"isalpha", 7, MS_ISALPHA, false},
+    {"isascii", 7, MS_ISASCII, false},
+    {"isdecimal", 9, MS_ISDECIMAL, false},
+    {"isdigit", 7, MS_ISDIGIT, false},
+    {"isidentifier", 12, M_UNSUPPORTED, false},
+    {"islower", 7, MS_ISLOWER, false},
+    {"isnumeric", 9, MS_ISNUMERIC, false},
+    {"isprintable", 11, M_UNSUPPORTED, false},
+    {"isspace", 7, MS_ISSPACE, false},
+    {"istitle", 7, MS_ISTITLE, false},
+    {"isupper", 7, MS_ISUPPER, false},
+    {"join", 4, MS_JOIN, false},
+    {"ljust", 5, MS_LJUST, false},
+    {"lower", 5, MS_LOWER, false},
+    {"lstrip", 6, MS_LSTRIP, false},
+    {"maketrans", 9, M_UNSUPPORTED, false},
+    {"partition", 9, MS_PARTITION, false},
+    {"removeprefix", 12, MS_REMOVEPREFIX, false},
+    {"removesuffix", 12, MS_REMOVESUFFIX, false},
+    {"replace", 7, MS_REPLACE, false},
+    {"rfind", 5, MS_RFIND, false},
+    {"rindex", 6, MS_RINDEX, false},
+    {"rjust", 5, MS_RJUST, false},
+    {"rpartition", 10, MS_RPARTITION, false},
+    {"rsplit", 6, MS_RSPLIT, false},
+    {"rstrip", 6, MS_RSTRIP, false},
+    {"split", 5, MS_SPLIT, false},
+    {"splitlines", 10, MS_SPLITLINES, false},
+    {"startswith", 10, MS_STARTSWITH, false},
+    {"strip", 5, MS_STRIP, false},
+    {"swapcase", 8, MS_SWAPCASE, false},
+    {"title", 5, MS_TITLE, false},
+    {"translate", 9, M_UNSUPPORTED, false},
+    {"upper", 5, MS_UPPER, false},
+    {"zfill", 5, MS_ZFILL, false},
+};
+static const struct method_def g_dict_methods[] = {
+    {"clear", 5, 0, true},
+    {"copy", 4, MD_COPY, false},
+    {"fromkeys", 8, M_UNSUPPORTED, false},
+    {"get", 3, MD_GET, false},
+    {"items", 5, MD_ITEMS, false},
+    {"keys", 4, MD_KEYS, false},
+    {"pop", 3, 0, true},
+    {"popitem", 7, 0, true},
+    {"setdefault", 10, 0, true},
+    {"update", 6, 0, true},
+    {"values", 6, MD_VALUES, false},
+};
+static const struct method_def g_list_methods[] = {
+    {"append", 6, 0, true},
+    {"clear", 5, ML_CLEAR, false},
+    {"copy", 4, ML_COPY, false},
+    {"count", 5, ML_COUNT, false},
+    {"extend", 6, 0, true},
+    {"index", 5, ML_INDEX, false},
+    {"insert", 6, 0, true},
+    {"pop", 3, ML_POP, false},
+    {"remove", 6, 0, true},
+    {"reverse", 7, 0, true},
+    {"sort", 4, 0, true},
+};
+static const struct method_def g_tuple_methods[] = {
+    {"count", 5, ML_COUNT, false},
+    {"index", 5, ML_INDEX, false},
 };
 
 static const char *method_name(int id) {
-    for (size_t i = 0; i < sizeof g_methods / sizeof g_methods[0]; i++)
-        if (g_methods[i].id == id) return g_methods[i].name;
+    const struct method_def *tabs[] = {g_str_methods, g_dict_methods, g_list_methods, g_tuple_methods};
+    const size_t lens[] = {N_OF(g_str_methods), N_OF(g_dict_methods), N_OF(g_list_methods), N_OF(g_tuple_methods)};
+    for (size_t t = 0; t < 4; t++)
+        for (size_t i = 0; i < lens[t]; i++)
+            if (tabs[t][i].id == id) return tabs[t][i].name;
     return "method";
 }
 
@@ -343,9 +388,15 @@ static int attr_lookup(struct jinja_ctx *c, jv obj, const char *name, size_t len
     default: return 0;
     }
     if (!on) return 0;
-    for (size_t i = 0; i < sizeof g_methods / sizeof g_methods[0]; i++) {
-        const struct method_def *m = &g_methods[i];
-        if (m->on != on || strlen(m->name) != len || memcmp(m->name, name, len)) continue;
+    const struct method_def *tab = on == 's' ? g_str_methods : on == 'd' ? g_dict_methods : on == 'l' ? g_list_methods
+                                                                                                      : g_tuple_methods;
+    size_t n_tab = on == 's'   ? N_OF(g_str_methods)
+                   : on == 'd' ? N_OF(g_dict_methods)
+                   : on == 'l' ? N_OF(g_list_methods)
+                               : N_OF(g_tuple_methods);
+    for (size_t i = 0; i < n_tab; i++) {
+        const struct method_def *m = &tab[i];
+        if (m->len != len || memcmp(m->name, name, len)) continue;
         if (m->unsafe) return unsafe_attr(c, obj, name, len, out) ? -1 : 1;
         return jinja_make_method(c, obj, m->id, out) ? -1 : 1;
     }
@@ -374,23 +425,19 @@ static bool hashable(jv v) {
     return true;
 }
 
-static int seq_index(struct jinja_ctx *c, jv obj, jv key, size_t n, int64_t *idx, bool *ok) {
-    *ok = false;
-    if (!jv_is_intlike(key)) return 0;
+/* A Python index (int or bool, negative from the end) into n items. */
+static bool seq_index(jv key, size_t n, int64_t *idx) {
+    if (!jv_is_intlike(key)) return false;
     int64_t i = jv_as_int(key);
     if (i < 0) i += (int64_t)n;
-    if (i < 0 || i >= (int64_t)n) return 0;
+    if (i < 0 || i >= (int64_t)n) return false;
     *idx = i;
-    *ok = true;
-    (void)c;
-    (void)obj;
-    return 0;
+    return true;
 }
 
 int jinja_getitem(struct jinja_ctx *c, jv obj, jv key, jv *out) {
     if (obj.type == JV_UNDEF) return jinja_undef_error(c, obj);
     int64_t i;
-    bool ok;
     switch (obj.type) {
     case JV_DICT: {
         /* an unhashable key is a TypeError, which the sandbox's getitem swallows */
@@ -403,8 +450,7 @@ int jinja_getitem(struct jinja_ctx *c, jv obj, jv key, jv *out) {
     case JV_LIST: {
         const struct jinja_list *l = obj.u.l;
         if (l->kind == JL_GEN || l->kind == JL_ITEMS || l->kind == JL_KEYS || l->kind == JL_VALUES) break;
-        seq_index(c, obj, key, l->len, &i, &ok);
-        if (ok) {
+        if (seq_index(key, l->len, &i)) {
             *out = l->items[i];
             return 0;
         }
@@ -413,8 +459,7 @@ int jinja_getitem(struct jinja_ctx *c, jv obj, jv key, jv *out) {
     case JV_STR: {
         const struct jinja_str *s = obj.u.s;
         size_t n = s->ascii ? s->len : jinja_utf8_count(s->data, s->len);
-        seq_index(c, obj, key, n, &i, &ok);
-        if (ok) {
+        if (seq_index(key, n, &i)) {
             size_t a = s->ascii ? (size_t)i : jinja_utf8_offset(s->data, s->len, (size_t)i);
             size_t b = a;
             if (s->ascii) b++;
@@ -437,7 +482,7 @@ int jinja_getitem(struct jinja_ctx *c, jv obj, jv key, jv *out) {
 }
 
 /* Python's PySlice_AdjustIndices. */
-static size_t slice_indices(int64_t len, jv start, jv stop, int64_t step, int64_t *o_start) {
+static size_t slice_indices(int64_t len, jv start, jv stop, int64_t step, int64_t *o_start, int64_t *o_stop) {
     int64_t s, e;
     if (start.type == JV_NONE) s = step < 0 ? len - 1 : 0;
     else {
@@ -460,6 +505,7 @@ static size_t slice_indices(int64_t len, jv start, jv stop, int64_t step, int64_
         }
     }
     *o_start = s;
+    *o_stop = e;
     if (step > 0) return s < e ? (size_t)((e - s - 1) / step + 1) : 0;
     return e < s ? (size_t)((s - e - 1) / (-step) + 1) : 0;
 }
@@ -483,7 +529,6 @@ int jinja_slice(struct jinja_ctx *c, jv obj, jv start, jv stop, jv step, jv *out
     if (obj.type == JV_STR) {
         const struct jinja_str *s = obj.u.s;
         size_t n;
-        uint32_t *cps = NULL;
         size_t *offs = NULL;
         if (s->ascii) n = s->len;
         else {
@@ -497,9 +542,8 @@ int jinja_slice(struct jinja_ctx *c, jv obj, jv start, jv stop, jv step, jv *out
             }
             offs[n] = s->len;
         }
-        (void)cps;
-        int64_t first;
-        size_t cnt = slice_indices((int64_t)n, start, stop, st, &first);
+        int64_t first, last;
+        size_t cnt = slice_indices((int64_t)n, start, stop, st, &first, &last);
         if (st == 1) {
             size_t a = offs ? offs[first] : (size_t)first, b = offs ? offs[first + (int64_t)cnt] : (size_t)first + cnt;
             TRY(jinja_make_str(c, s->data + (cnt ? a : 0), cnt ? b - a : 0, out));
@@ -516,17 +560,18 @@ int jinja_slice(struct jinja_ctx *c, jv obj, jv start, jv stop, jv step, jv *out
         return 0;
     }
     const struct jinja_list *l = obj.u.l;
-    int64_t first;
-    size_t cnt = slice_indices((int64_t)l->len, start, stop, st, &first);
+    int64_t first, last;
+    size_t cnt = slice_indices((int64_t)l->len, start, stop, st, &first, &last);
     uint8_t kind = l->kind == JL_GROUP ? JL_TUPLE : l->kind;
     struct jinja_list *r = jinja_list_new(c, kind, cnt);
     if (!r) return ERR_NOMEM;
     for (size_t k = 0; k < cnt; k++) r->items[k] = l->items[first + (int64_t)k * st];
     r->len = cnt;
     if (kind == JL_RANGE) {
+        /* CPython's compute_slice: the range of the adjusted slice bounds */
         r->r_start = l->r_start + first * l->r_step;
+        r->r_stop = l->r_start + last * l->r_step;
         r->r_step = l->r_step * st;
-        r->r_stop = r->r_start + (int64_t)cnt * r->r_step;
     }
     *out = jv_listv(r);
     return 0;
@@ -1792,7 +1837,7 @@ static int call_str_method(struct jinja_ctx *c, int id, jv self, const struct ji
 
 /* ------------------------------------------------------------ dict / list methods */
 
-static int dict_view(struct jinja_ctx *c, const struct jinja_dict *d, uint8_t kind, jv *out) {
+int jinja_dict_items(struct jinja_ctx *c, const struct jinja_dict *d, uint8_t kind, jv *out) {
     struct jinja_list *l = jinja_list_new(c, kind, d->len);
     if (!l) return ERR_NOMEM;
     for (size_t i = 0; i < d->len; i++) {
@@ -1812,10 +1857,6 @@ static int dict_view(struct jinja_ctx *c, const struct jinja_dict *d, uint8_t ki
     return 0;
 }
 
-int jinja_dict_items(struct jinja_ctx *c, const struct jinja_dict *d, uint8_t kind, jv *out) {
-    return dict_view(c, d, kind, out);
-}
-
 static int call_container_method(struct jinja_ctx *c, int id, jv self, const struct jinja_callargs *a, jv *out) {
     jv args[3];
     const char *nm = method_name(id);
@@ -1831,7 +1872,7 @@ static int call_container_method(struct jinja_ctx *c, int id, jv self, const str
     case MD_KEYS:
     case MD_VALUES:
         TRY(pos_args(c, nm, a, 0, 0, args));
-        return dict_view(c, self.u.d, id == MD_ITEMS ? JL_ITEMS : id == MD_KEYS ? JL_KEYS : JL_VALUES, out);
+        return jinja_dict_items(c, self.u.d, id == MD_ITEMS ? JL_ITEMS : id == MD_KEYS ? JL_KEYS : JL_VALUES, out);
     case MD_COPY: {
         TRY(pos_args(c, nm, a, 0, 0, args));
         struct jinja_dict *d = jinja_dict_new(c, self.u.d->len);

@@ -601,8 +601,27 @@ static int eval_compare(struct jinja_ctx *c, const struct jinja_node *n, struct 
     return 0;
 }
 
+/* In constant-folding mode: Jinja2's as_const() cannot see variables, calls,
+ * or filters that take the context. */
+static int impossible(struct jinja_ctx *c) { return jinja_fail(c, "Impossible", "not a constant"); }
+
+static bool context_filter(int idx) {
+    static const char *const names[] = {"map", "select", "reject", "selectattr", "rejectattr", "random"};
+    const char *name = jinja_filter_name(idx);
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(name, names[k])) return true;
+    return false;
+}
+
 static int eval_inner(struct jinja_ctx *c, const struct jinja_node *n, struct jinja_frame *f, jv *out) {
     jv a, b;
+    if (c->const_mode) {
+        if (n->kind == JN_NAME || n->kind == JN_CALL) return impossible(c);
+        if ((n->kind == JN_FILTER || n->kind == JN_TEST) &&
+            (n->op < 0 || (n->kind == JN_FILTER && (context_filter(n->op) || !n->a))))
+            return impossible(c);
+        if (n->args && (n->args->dyn_args || n->args->dyn_kwargs)) return impossible(c);
+    }
     switch (n->kind) {
     case JN_CONST: *out = n->value; return 0;
     case JN_NAME: return lookup(c, f, n->sym, out);
@@ -724,6 +743,7 @@ static int eval_inner(struct jinja_ctx *c, const struct jinja_node *n, struct ji
         TRY(eval(c, n->a, f, &a));
         if (jinja_truthy(a)) return eval(c, n->b, f, out);
         if (n->c) return eval(c, n->c, f, out);
+        if (c->const_mode) return impossible(c);
         {
             char hint[160];
             snprintf(hint, sizeof hint,

@@ -380,41 +380,6 @@ static int parse_subscribed(struct parser *P, struct jinja_node **out) {
     return 0;
 }
 
-/* Would Jinja2's optimizer fold this expression to a constant (as_const)?
- * Names, calls and filters that take the context never fold. */
-static bool is_const(const struct jinja_node *n) {
-    if (!n) return true;
-    switch (n->kind) {
-    case JN_CONST: return true;
-    case JN_NAME:
-    case JN_CALL: return false;
-    case JN_FILTER:
-    case JN_TEST:
-        if (n->op < 0) return false;
-        if (n->kind == JN_FILTER) {
-            static const char *const ctx_filters[] = {"map", "select", "reject", "selectattr", "rejectattr", "random"};
-            const char *name = jinja_filter_name(n->op);
-            for (size_t k = 0; k < sizeof ctx_filters / sizeof ctx_filters[0]; k++)
-                if (!strcmp(name, ctx_filters[k])) return false;
-        }
-        if (n->args) {
-            if (n->args->dyn_args || n->args->dyn_kwargs) return false;
-            for (uint32_t i = 0; i < n->args->n_pos; i++)
-                if (!is_const(n->args->pos[i])) return false;
-            for (uint32_t i = 0; i < n->args->n_kw; i++)
-                if (!is_const(n->args->kw_vals[i])) return false;
-        }
-        return n->a != NULL && is_const(n->a);
-    default:
-        if (!is_const(n->a) || !is_const(n->b) || !is_const(n->c)) return false;
-        for (uint32_t i = 0; i < n->n_items; i++)
-            if (!is_const(n->items[i])) return false;
-        for (uint32_t i = 0; i < n->n_items2; i++)
-            if (!is_const(n->items2[i])) return false;
-        return true;
-    }
-}
-
 static int parse_subscript(struct parser *P, struct jinja_node **node) {
     const struct jinja_token *tok = cur(P);
     int line = tok->line;
@@ -451,9 +416,8 @@ static int parse_subscript(struct parser *P, struct jinja_node **node) {
         TRY(nl_push(P, &args, s));
     }
     TRY(expect_op(P, "]"));
-    if (args.n == 0) return fail_at(P, line, "%s", "expected subscript expression");
-    struct jinja_node *arg = args.v[0];
-    if (args.n > 1) {
+    struct jinja_node *arg = args.n ? args.v[0] : NULL;
+    if (args.n != 1) { /* x[a, b] and x[] subscript with a tuple */
         NEW(arg, JN_TUPLE, line);
         arg->items = args.v;
         arg->n_items = args.n;
@@ -1194,7 +1158,7 @@ static int check_args(struct parser *P, const struct jinja_args *a, bool soft) {
     return 0;
 }
 
-/* Marks constant subtrees holding a slice subscript (see jinja_node.fold);
+/* Marks the expressions holding a slice subscript (see jinja_node.fold);
  * returns whether n holds one. */
 static bool mark_fold(struct jinja_node *n) {
     if (!n) return false;
@@ -1214,7 +1178,9 @@ static bool mark_fold(struct jinja_node *n) {
         if (mark_fold(n->args->dyn_args)) has = true;
         if (mark_fold(n->args->dyn_kwargs)) has = true;
     }
-    if (has && n->kind != JN_CONST && n->kind != JN_SLICE && is_const(n)) n->fold = 1;
+    /* any ancestor may fold: CondExpr and and/or fold through the branch they
+     * take, so whether it happens is decided while evaluating (jinja_eval.c) */
+    if (has && n->kind != JN_CONST && n->kind != JN_SLICE) n->fold = 1;
     return has;
 }
 

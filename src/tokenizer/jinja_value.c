@@ -51,6 +51,12 @@ void jinja_arena_free(struct jinja_arena *a) {
 }
 
 void *jinja_arena_alloc(struct jinja_arena *a, size_t n) {
+    void *p = jinja_arena_alloc_raw(a, n);
+    if (p) memset(p, 0, (n + 15) & ~(size_t)15);
+    return p;
+}
+
+void *jinja_arena_alloc_raw(struct jinja_arena *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
     struct jinja_arena_chunk *ch = a->head;
@@ -66,7 +72,6 @@ void *jinja_arena_alloc(struct jinja_arena *a, size_t n) {
             ch->next = a->head->next;
             a->head->next = ch;
             ch->used = n;
-            memset(ch->data, 0, n);
             return ch->data;
         }
         ch->next = a->head;
@@ -74,7 +79,6 @@ void *jinja_arena_alloc(struct jinja_arena *a, size_t n) {
     }
     void *p = ch->data + ch->used;
     ch->used += n;
-    memset(p, 0, n);
     return p;
 }
 
@@ -122,8 +126,8 @@ int jinja_buf_put(struct jinja_ctx *c, struct jinja_buf *b, const char *s, size_
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 256;
         while (ncap < b->len + n + 1) ncap *= 2;
-        char *np = jinja_alloc(c, ncap);
-        if (!np) return ERR_NOMEM;
+        char *np = jinja_arena_alloc_raw(&c->arena, ncap);
+        if (!np) return jinja_oom(c);
         if (b->len) memcpy(np, b->p, b->len);
         b->p = np;
         b->cap = ncap;
@@ -150,13 +154,19 @@ int jinja_buf_printf(struct jinja_ctx *c, struct jinja_buf *b, const char *fmt, 
 /* ------------------------------------------------------------ objects */
 
 static bool all_ascii(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL) return false;
+    }
+    for (; i < n; i++)
         if ((unsigned char)s[i] >= 0x80) return false;
     return true;
 }
 
 struct jinja_str *jinja_str_new_in(struct jinja_arena *a, const char *s, size_t n) {
-    struct jinja_str *r = jinja_arena_alloc(a, sizeof *r + n + 1);
+    struct jinja_str *r = jinja_arena_alloc_raw(a, sizeof *r + n + 1);
     if (!r) return NULL;
     r->len = n;
     if (n) memcpy(r->data, s, n);

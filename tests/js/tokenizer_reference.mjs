@@ -33,6 +33,7 @@ try {
 } catch (e) {
   console.error("FAIL: the reference @huggingface/tokenizers is not installed; run: npm ci --prefix tests/js");
   console.error(`(${e.message.split("\n")[0]})`);
+  console.log("0 passed, 1 failed");
   process.exit(1);
 }
 

@@ -303,9 +303,15 @@ def rope_inv_freq(cfg):
 class Model:
     """The reference model on float32 (or float64) torch tensors."""
 
-    def __init__(self, cfg, weights, compute=torch.float32):
+    def __init__(self, cfg, weights, compute=torch.float32, act_quant=None):
+        """act_quant: None (exact matmul inputs), or "q8_0" / "q8_f32" to round the input of
+        every matmul to 8-bit blocks first (see act_roundtrip), as llama.cpp and sgl-c do
+        for q8_0/q4_0 weights."""
         self.cfg = cfg
         self.dt = compute
+        if act_quant not in (None, "q8_0", "q8_f32"):
+            raise ValueError(f"act_quant {act_quant}")
+        self.act_quant = act_quant
         self.w = {k: torch.from_numpy(np.ascontiguousarray(v)).to(compute) for k, v in weights.items()}
         arch = cfg["architectures"][0]
         self.qk_norm = arch == "Qwen3ForCausalLM"
@@ -320,6 +326,29 @@ class Model:
         else:
             self.lm_head = self.w["model.embed_tokens.weight"]
         self.vocab = self.w["model.embed_tokens.weight"].shape[0]
+
+    @staticmethod
+    def act_roundtrip(x, mode):
+        """x [..., n] (n % 32 == 0) rounded to 8-bit blocks of 32 and back, amax/127 scale:
+        "q8_0": ggml's block_q8_0 (scale stored as f16, round half away from zero);
+        "q8_f32": scale kept in f32, round half to even (sgl-c's kernels spec)."""
+        b = x.reshape(-1, 32).to(torch.float32)
+        d = b.abs().amax(dim=1, keepdim=True) / 127.0
+        inv = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+        v = b * inv
+        if mode == "q8_0":
+            v = v.to(torch.float64)
+            q = torch.sign(v) * torch.floor(v.abs() + 0.5)
+            d = d.to(torch.float16)
+        else:
+            q = torch.round(v)  # half to even
+        return (q.to(torch.float64) * d.to(torch.float64)).to(x.dtype).reshape(x.shape)
+
+    def linear(self, x, w):
+        """x @ w.T, with the input rounded to 8-bit blocks under act_quant."""
+        if self.act_quant and x.shape[-1] % 32 == 0:
+            x = self.act_roundtrip(x, self.act_quant)
+        return x @ w.T
 
     def rms_norm(self, x, w):
         var = x.pow(2).mean(-1, keepdim=True)
@@ -349,9 +378,9 @@ class Model:
         for i in range(self.n_layers):
             p = f"model.layers.{i}."
             h = self.rms_norm(x, w[p + "input_layernorm.weight"])
-            q = h @ w[p + "self_attn.q_proj.weight"].T
-            k = h @ w[p + "self_attn.k_proj.weight"].T
-            v = h @ w[p + "self_attn.v_proj.weight"].T
+            q = self.linear(h, w[p + "self_attn.q_proj.weight"])
+            k = self.linear(h, w[p + "self_attn.k_proj.weight"])
+            v = self.linear(h, w[p + "self_attn.v_proj.weight"])
             if p + "self_attn.q_proj.bias" in w:
                 q = q + w[p + "self_attn.q_proj.bias"]
                 k = k + w[p + "self_attn.k_proj.bias"]
@@ -369,17 +398,17 @@ class Model:
             scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + mask
             probs = torch.softmax(scores, dim=-1)
             o = torch.einsum("hqk,khd->qhd", probs, v).reshape(t, self.n_head * hd)
-            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            x = x + self.linear(o, w[p + "self_attn.o_proj.weight"])
             h = self.rms_norm(x, w[p + "post_attention_layernorm.weight"])
-            g = h @ w[p + "mlp.gate_proj.weight"].T
-            u = h @ w[p + "mlp.up_proj.weight"].T
-            x = x + (torch.nn.functional.silu(g) * u) @ w[p + "mlp.down_proj.weight"].T
+            g = self.linear(h, w[p + "mlp.gate_proj.weight"])
+            u = self.linear(h, w[p + "mlp.up_proj.weight"])
+            x = x + self.linear(torch.nn.functional.silu(g) * u, w[p + "mlp.down_proj.weight"])
         return self.rms_norm(x, w["model.norm.weight"])
 
     def logits(self, ids):
         """ndarray [T, vocab] (the compute dtype): logits at every position."""
         with torch.no_grad():
-            return (self.hidden(ids) @ self.lm_head.T).numpy()
+            return self.linear(self.hidden(ids), self.lm_head).numpy()
 
     def greedy(self, ids, n_new):
         """(new token ids, per-step logits [n_new, vocab]); full recompute each step."""
@@ -387,7 +416,7 @@ class Model:
         out, steps = [], []
         with torch.no_grad():
             for _ in range(n_new):
-                last = (self.hidden(seq)[-1:] @ self.lm_head.T).numpy()[0]
+                last = self.linear(self.hidden(seq)[-1:], self.lm_head).numpy()[0]
                 tok = int(np.argmax(last))
                 steps.append(last)
                 out.append(tok)
@@ -395,9 +424,9 @@ class Model:
         return out, np.stack(steps) if steps else np.zeros((0, self.vocab))
 
 
-def load_model(path, compute=torch.float32):
+def load_model(path, compute=torch.float32, act_quant=None):
     cfg, w = load(path)
-    return Model(cfg, w, compute)
+    return Model(cfg, w, compute, act_quant)
 
 
 # --------------------------------------------------------------------------

@@ -105,7 +105,7 @@ TEST(dequant_q4_K_hand) {
         CHECK_NEAR(y[0], 6.0f, 0);
         CHECK_NEAR(y[32], 25.0f, 0);
         CHECK_NEAR(y[128], 171.5f, 0);
-        CHECK_NEAR(y[1], -1.0f, 0);   /* q = 0: -dmin*m0 */
+        CHECK_NEAR(y[1], -1.0f, 0);    /* q = 0: -dmin*m0 */
         CHECK_NEAR(y[129], -18.5f, 0); /* q = 0 in sub-block 4 */
     }
 }
@@ -123,10 +123,10 @@ TEST(dequant_q5_K_hand) {
         if (!g_isas[v]->available(cpu_features_get())) continue;
         float y[256];
         g_isas[v]->dequantize_row(DTYPE_Q5_K, &b, y, 256);
-        CHECK_NEAR(y[0], 1.0f * 23 - 1.0f, 0);    /* 22 */
-        CHECK_NEAR(y[32], 3.0f * 25 - 2.0f, 0);   /* 73 */
+        CHECK_NEAR(y[0], 1.0f * 23 - 1.0f, 0);     /* 22 */
+        CHECK_NEAR(y[32], 3.0f * 25 - 2.0f, 0);    /* 73 */
         CHECK_NEAR(y[128], 19.0f * 26 - 18.5f, 0); /* 475.5 */
-        CHECK_NEAR(y[160], 0.0f, 0);              /* sub-block 5: sc = m = 0 */
+        CHECK_NEAR(y[160], 0.0f, 0);               /* sub-block 5: sc = m = 0 */
     }
 }
 
@@ -146,11 +146,11 @@ TEST(dequant_q6_K_hand) {
         float y[256];
         g_isas[v]->dequantize_row(DTYPE_Q6_K, &b, y, 256);
         CHECK_NEAR(y[0], 0.5f * 2 * (10 - 32), 0);         /* -22 */
-        CHECK_NEAR(y[32], 0.5f * 4 * ((12 | 16) - 32), 0);  /* -8 */
-        CHECK_NEAR(y[64], 0.5f * 5 * ((5 | 32) - 32), 0);   /* 12.5 */
-        CHECK_NEAR(y[96], 0.5f * -1 * ((3 | 48) - 32), 0);  /* -9.5 */
-        CHECK_NEAR(y[16], 0.5f * -3 * (0 - 32), 0);         /* 48 */
-        CHECK_NEAR(y[128], 0.5f * 7 * ((1 | 16) - 32), 0);  /* -52.5 */
+        CHECK_NEAR(y[32], 0.5f * 4 * ((12 | 16) - 32), 0); /* -8 */
+        CHECK_NEAR(y[64], 0.5f * 5 * ((5 | 32) - 32), 0);  /* 12.5 */
+        CHECK_NEAR(y[96], 0.5f * -1 * ((3 | 48) - 32), 0); /* -9.5 */
+        CHECK_NEAR(y[16], 0.5f * -3 * (0 - 32), 0);        /* 48 */
+        CHECK_NEAR(y[128], 0.5f * 7 * ((1 | 16) - 32), 0); /* -52.5 */
     }
 }
 
@@ -180,7 +180,7 @@ TEST(quantize_q8_0) {
     CHECK_EQ_INT(b.d, fp16_f32_to_f16(4.0f / 127.0f));
     CHECK_EQ_INT(b.qs[0], -127);
     CHECK_EQ_INT(b.qs[16], 0);
-    CHECK_EQ_INT(b.qs[18], 16); /* 0.5 * 127/4 = 15.875 -> 16 */
+    CHECK_EQ_INT(b.qs[18], 16);  /* 0.5 * 127/4 = 15.875 -> 16 */
     CHECK_EQ_INT(b.qs[31], 119); /* 3.75 * 31.75 = 119.06 */
     float y[32];
     kernels_dequantize_row(DTYPE_Q8_0, &b, y, 32);
@@ -194,9 +194,9 @@ TEST(quantize_q4_0) {
     kernels_quantize_row(DTYPE_Q4_0, x, &b, 32);
     /* d = 21 / -8 = -2.625; q = min(15, (int)(x / d + 8.5)) */
     CHECK_EQ_INT(b.d, fp16_f32_to_f16(-2.625f));
-    CHECK_EQ_INT(b.qs[15] >> 4, 0);   /* x = 21: 21/-2.625 + 8.5 = 0.5 -> 0 */
-    CHECK_EQ_INT(b.qs[10] & 0xF, 8);  /* x = 0 -> 8 */
-    CHECK_EQ_INT(b.qs[0] & 0xF, 12);  /* x = -10: 3.81 + 8.5 = 12.3 -> 12 */
+    CHECK_EQ_INT(b.qs[15] >> 4, 0);  /* x = 21: 21/-2.625 + 8.5 = 0.5 -> 0 */
+    CHECK_EQ_INT(b.qs[10] & 0xF, 8); /* x = 0 -> 8 */
+    CHECK_EQ_INT(b.qs[0] & 0xF, 12); /* x = -10: 3.81 + 8.5 = 12.3 -> 12 */
     float y[32];
     kernels_dequantize_row(DTYPE_Q4_0, &b, y, 32);
     for (int i = 0; i < 32; i++) CHECK_NEAR(y[i], x[i], 2.625f * 0.5f + 1e-2f);
@@ -326,9 +326,9 @@ static void check_mm_case(const struct mm_case *c, unsigned long long seed, stru
         for (int64_t i = 0; i < M * N && bad < 6; i++) {
             double tol = 1e-5 * S[i] + 1e-6;
             if (!(fabs(y[i] - yref[i]) <= tol)) {
-                printf("  %s vs ref %s%s M%lld N%lld K%lld thr%d [m%lld n%lld]: %.9g vs %.9g (tol %.3g)\n",
-                       isa->name, dtype_name(c->t), c->bf16_act ? "(bf16 act)" : "", (long long)M, (long long)N,
-                       (long long)K, c->threads, (long long)(i / N), (long long)(i % N), y[i], yref[i], tol);
+                printf("  %s vs ref %s%s M%lld N%lld K%lld thr%d [m%lld n%lld]: %.9g vs %.9g (tol %.3g)\n", isa->name,
+                       dtype_name(c->t), c->bf16_act ? "(bf16 act)" : "", (long long)M, (long long)N, (long long)K,
+                       c->threads, (long long)(i / N), (long long)(i % N), y[i], yref[i], tol);
                 bad++;
             }
         }
@@ -364,6 +364,9 @@ static void run_mm_cases(enum dtype t, const int64_t *Ks, int nK, bool bf16_act)
     /* a case where N is too small to split, so the driver splits over M */
     struct mm_case c = {t, 96, 3, Ks[0], 2, true, bf16_act};
     check_mm_case(&c, seed + 999, pools);
+    /* more rows than one AMX row chunk (128) and K blocks plus a K tail */
+    struct mm_case big = {t, 150, 37, 300 / dtype_block_size(t) * dtype_block_size(t), 3, true, bf16_act};
+    if (big.K > 0 && dtype_block_size(t) == 1) check_mm_case(&big, seed + 998, pools);
     threadpool_destroy(pools[2]);
     threadpool_destroy(pools[3]);
 }
@@ -405,8 +408,10 @@ TEST(matmul_bf16_act_effect) {
             maxd = fmax(maxd, fabs(y1[i] - y0[i]));
             maxy = fmax(maxy, fabs(y0[i]));
         }
-        if (t == DTYPE_BF16) CHECK(maxd > 1e-6 * maxy && maxd < 1e-2 * maxy);
-        else CHECK_NEAR(maxd, 0.0, 0.0);
+        if (t == DTYPE_BF16)
+            CHECK(maxd > 1e-6 * maxy && maxd < 1e-2 * maxy);
+        else
+            CHECK_NEAR(maxd, 0.0, 0.0);
         free(w);
     }
 }

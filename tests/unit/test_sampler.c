@@ -95,13 +95,13 @@ TEST(params_defaults) {
 TEST(params_validate_messages) {
     struct sgl_err err;
     struct sampling_params p;
-#define EXPECT_INVALID(field, value, want)                                                                              \
-    do {                                                                                                           \
-        sampling_params_init(&p);                                                                                  \
-        p.field = value;                                                                                           \
-        memset(&err, 0, sizeof err);                                                                               \
-        CHECK_EQ_INT(sampling_params_validate(&p, 1000, &err), ERR_INVALID);                                       \
-        CHECK_STR(err.msg, want);                                                                                  \
+#define EXPECT_INVALID(field, value, want)                                                                             \
+    do {                                                                                                               \
+        sampling_params_init(&p);                                                                                      \
+        p.field = value;                                                                                               \
+        memset(&err, 0, sizeof err);                                                                                   \
+        CHECK_EQ_INT(sampling_params_validate(&p, 1000, &err), ERR_INVALID);                                           \
+        CHECK_STR(err.msg, want);                                                                                      \
     } while (0)
     EXPECT_INVALID(temperature, -1.0f, "temperature must be >= 0, got -1");
     EXPECT_INVALID(temperature, NAN, "temperature must be >= 0, got nan");
@@ -251,16 +251,16 @@ TEST(penalties_exact) {
     float x[V] = {1.0f, -1.0f, 2.0f, -2.0f, 0.5f, 0.5f, 4.0f, 0.0f, 3.0f, -0.5f};
     int32_t mask[2] = {6, 42};
     sampler_apply_penalties(s, &p, x, V, mask, 2);
-    CHECK(x[0] == 1.0f);                                   /* untouched */
-    CHECK_NEAR(x[1], (-1.0f + 3.0f) / 1.5f, 1e-6);         /* bias first, then repetition (now positive) */
-    CHECK_NEAR(x[2], 2.0f / 1.5f - (0.5f * 1 + 0.25f), 1e-6); /* prompt+output: rep, then freq*1 + pres */
+    CHECK(x[0] == 1.0f);                                       /* untouched */
+    CHECK_NEAR(x[1], (-1.0f + 3.0f) / 1.5f, 1e-6);             /* bias first, then repetition (now positive) */
+    CHECK_NEAR(x[2], 2.0f / 1.5f - (0.5f * 1 + 0.25f), 1e-6);  /* prompt+output: rep, then freq*1 + pres */
     CHECK_NEAR(x[3], -2.0f * 1.5f - (0.5f * 2 + 0.25f), 1e-6); /* output twice, negative: multiplied */
     CHECK_NEAR(x[4], 2.5f, 1e-6);
     CHECK_NEAR(x[5], -99.5f, 1e-6);
-    CHECK(x[6] == -INFINITY);                              /* masked */
-    CHECK_NEAR(x[7], 0.0f - 0.75f, 1e-6);                  /* 0 stays 0 under repetition */
-    CHECK(x[8] == 3.0f);                                   /* not seen */
-    CHECK_NEAR(x[9], -0.5f * 1.5f, 1e-6);                  /* prompt only: repetition only */
+    CHECK(x[6] == -INFINITY);             /* masked */
+    CHECK_NEAR(x[7], 0.0f - 0.75f, 1e-6); /* 0 stays 0 under repetition */
+    CHECK(x[8] == 3.0f);                  /* not seen */
+    CHECK_NEAR(x[9], -0.5f * 1.5f, 1e-6); /* prompt only: repetition only */
 
     /* the penalties steer greedy decoding */
     struct sampling_params g = params(0.0f, 1.0f, -1, 0.0f, 1);
@@ -414,7 +414,7 @@ TEST(top_k_then_top_p_renormalized) {
 
     /* whole-row path (top_k > 1024): 1500 equal tokens; top_k 1200 keeps ids 0..1199,
      * top_p 0.5 of those keeps ids 0..599 (not 750 as over the 1500) */
-    enum { V = 4000, N = 30000 };
+    enum { V = 4000, N = 12000 };
     float *x = malloc(V * sizeof *x);
     long *cnt = malloc(V * sizeof *cnt);
     for (int i = 0; i < V; i++) x[i] = i < 1500 ? 0.0f : -50.0f;
@@ -422,8 +422,10 @@ TEST(top_k_then_top_p_renormalized) {
     sample_counts(&q, x, V, N, cnt, NULL, 0);
     int lo = 0, hi = 0;
     for (int i = 0; i < V; i++) {
-        if (i < 600) lo += cnt[i] > 0;
-        else hi += cnt[i] > 0;
+        if (i < 600)
+            lo += cnt[i] > 0;
+        else
+            hi += cnt[i] > 0;
     }
     CHECK_EQ_INT(lo, 600);
     CHECK_EQ_INT(hi, 0);
@@ -432,8 +434,10 @@ TEST(top_k_then_top_p_renormalized) {
     sample_counts(&q, x, V, N, cnt, NULL, 0);
     lo = hi = 0;
     for (int i = 0; i < V; i++) {
-        if (i < 1200) lo += cnt[i] > 0;
-        else hi += cnt[i] > 0;
+        if (i < 1200)
+            lo += cnt[i] > 0;
+        else
+            hi += cnt[i] > 0;
     }
     CHECK(lo > 1150);
     CHECK_EQ_INT(hi, 0);
@@ -474,8 +478,10 @@ TEST(top_k_small_support) {
     sample_counts(&p, x, V, 5000, cnt, NULL, 0);
     int in = 0, out = 0;
     for (int i = 0; i < V; i++) {
-        if (i % 7 == 3 && i < 70) in += cnt[i] > 0;
-        else out += cnt[i] > 0;
+        if (i % 7 == 3 && i < 70)
+            in += cnt[i] > 0;
+        else
+            out += cnt[i] > 0;
     }
     CHECK_EQ_INT(in, 10);
     CHECK_EQ_INT(out, 0);
@@ -487,7 +493,7 @@ TEST(top_k_small_support) {
 
 /* Many equal weights: the radix cut must resolve ties by id past its gather size. */
 TEST(ties_on_whole_row_path) {
-    enum { V = 10000, N = 40000 };
+    enum { V = 6000, N = 8000 }; /* > SAMPLER_CANDS (4096) equal tokens: the cut runs over the row */
     float *x = malloc(V * sizeof *x);
     long *cnt = malloc(V * sizeof *cnt);
     for (int i = 0; i < V; i++) x[i] = 0.25f;
@@ -495,8 +501,11 @@ TEST(ties_on_whole_row_path) {
         float top_p, min_p;
         int32_t top_k;
         int keep;
-    } cases[] = {{0.5f, 0.0f, -1, 5000}, {0.125f, 0.0f, -1, 1250}, {1.0f, 0.0f, 3000, 3000},
-                 {0.5f, 0.0f, 3000, 1500}, {1.0f, 1.0f, -1, V}};
+    } cases[] = {{0.5f, 0.0f, -1, 3000},
+                 {0.125f, 0.0f, -1, 750},
+                 {1.0f, 0.0f, 3000, 3000},
+                 {0.5f, 0.0f, 3000, 1500},
+                 {1.0f, 1.0f, -1, V}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         struct sampling_params p = params(1.0f, cases[c].top_p, cases[c].top_k, cases[c].min_p, 90 + c);
         sample_counts(&p, x, V, N, cnt, NULL, 0);
@@ -508,8 +517,22 @@ TEST(ties_on_whole_row_path) {
             }
         CHECK(max_id < cases[c].keep);
         CHECK(max_id >= cases[c].keep - 20);
-        CHECK(seen > cases[c].keep * 9 / 10);
+        double expect_seen = cases[c].keep * (1.0 - exp(-(double)N / cases[c].keep));
+        CHECK(seen > 0.95 * expect_seen);
     }
+    /* min_p alone with more than SAMPLER_CANDS tokens above it: 5000 at 0, the rest at -1 */
+    for (int i = 0; i < V; i++) x[i] = i < 5000 ? 0.0f : -1.0f;
+    struct sampling_params q = params(1.0f, 1.0f, -1, 0.5f, 95);
+    sample_counts(&q, x, V, N, cnt, NULL, 0);
+    int lo = 0, hi = 0;
+    for (int i = 0; i < V; i++) {
+        if (i < 5000)
+            lo += cnt[i] > 0;
+        else
+            hi += cnt[i] > 0;
+    }
+    CHECK(lo > 0.95 * 5000 * (1.0 - exp(-(double)N / 5000)));
+    CHECK_EQ_INT(hi, 0);
     free(x);
     free(cnt);
 }
@@ -517,7 +540,7 @@ TEST(ties_on_whole_row_path) {
 /* A few hundred ties at the boundary (sorted directly, not by a deeper radix
  * level), interleaved with other tokens: the first ones by id are kept. */
 TEST(ties_in_boundary_bin) {
-    enum { V = 6000, N = 30000 };
+    enum { V = 6000, N = 10000 };
     float *x = malloc(V * sizeof *x);
     long *cnt = malloc(V * sizeof *cnt);
     /* ids = 1 mod 5 below 5000 (1000 tokens) at 1.0; ids = 3 mod 5 below 2000 (400 tokens) at 0.0; rest -30 */
@@ -528,13 +551,24 @@ TEST(ties_in_boundary_bin) {
     int hi = 0, tie_in = 0, bad = 0;
     for (int i = 0; i < V; i++) {
         if (!cnt[i]) continue;
-        if (i % 5 == 1 && i < 5000) hi++;
-        else if (i % 5 == 3 && i < 500) tie_in++;
-        else bad++;
+        if (i % 5 == 1 && i < 5000)
+            hi++;
+        else if (i % 5 == 3 && i < 500)
+            tie_in++;
+        else
+            bad++;
     }
     CHECK(hi > 990);
     CHECK(tie_in > 80);
     CHECK_EQ_INT(bad, 0);
+    int *keep = malloc(V * sizeof *keep);
+    double *prob = malloc(V * sizeof *prob);
+    int df;
+    for (int i = 0; i < V; i++) keep[i] = (i % 5 == 1 && i < 5000) || (i % 5 == 3 && i < 500);
+    ref_probs(x, V, 1.0, keep, prob);
+    double chi = chi_square(cnt, prob, V, N, &df);
+    CHECK_EQ_INT(df, 1099);
+    CHECK(chi >= 0 && chi < chi_bound(df));
 
     /* top_p: 300 equal tokens (ids = 2 mod 7) and the rest far below; top_p 0.5
      * keeps the first 150 of them, ids 2 .. 1045 */
@@ -545,11 +579,20 @@ TEST(ties_in_boundary_bin) {
     bad = 0;
     for (int i = 0; i < V; i++) {
         if (!cnt[i]) continue;
-        if (i % 7 == 2 && i <= 1045) in++;
-        else bad++;
+        if (i % 7 == 2 && i <= 1045)
+            in++;
+        else
+            bad++;
     }
     CHECK_EQ_INT(in, 150);
     CHECK_EQ_INT(bad, 0);
+    for (int i = 0; i < V; i++) keep[i] = i % 7 == 2 && i <= 1045;
+    ref_probs(x, V, 1.0, keep, prob);
+    chi = chi_square(cnt, prob, V, N, &df);
+    CHECK_EQ_INT(df, 149);
+    CHECK(chi >= 0 && chi < chi_bound(df));
+    free(keep);
+    free(prob);
     free(x);
     free(cnt);
 }
@@ -565,7 +608,7 @@ static int cmp_desc(const void *a, const void *b) {
 }
 
 TEST(large_vocab_nucleus) {
-    enum { V = 151936, N = 3000 };
+    enum { V = 151936, N = 2000 };
     float *x = malloc(V * sizeof *x);
     long *cnt = malloc(V * sizeof *cnt);
     int32_t *order = malloc(V * sizeof *order);
@@ -616,6 +659,78 @@ TEST(large_vocab_nucleus) {
     free(x);
     free(cnt);
     free(order);
+}
+
+/* Random rows and params on every path (heap top_k, candidate list, whole-row
+ * cut): each draw lies in the support computed here by brute force in double.
+ * Logits are multiples of 1/8 (exact ties, the same in logit and weight order),
+ * with some -inf and NaN. */
+static int32_t rand_below(unsigned long long *s, int32_t n) {
+    return (int32_t)((test_randf(s) + 1.0f) * 0.5f * (float)n) % n;
+}
+
+TEST(random_support_property) {
+    enum { CASES = 300, DRAWS = 20, VMAX = 6000 };
+    float *x = malloc(VMAX * sizeof *x), *row = malloc(VMAX * sizeof *row);
+    int32_t *order = malloc(VMAX * sizeof *order);
+    int *in_hi = malloc(VMAX * sizeof *in_hi);
+    unsigned long long seed = 2024;
+    const float temps[4] = {0.3f, 0.7f, 1.0f, 2.0f}, top_ps[4] = {1.0f, 0.9f, 0.5f, 0.1f},
+                min_ps[4] = {0.0f, 0.05f, 0.3f, 0.8f};
+    const int32_t top_ks[7] = {-1, 1, 2, 5, 50, 1100, 2000};
+    int bad = 0;
+    for (int c = 0; c < CASES; c++) {
+        int32_t V = c % 10 == 0 ? 4500 + rand_below(&seed, 1500) : 2 + rand_below(&seed, 3000);
+        int flat = c % 10 == 0; /* over SAMPLER_CANDS tokens pass the floor: the whole-row cut */
+        for (int32_t i = 0; i < V; i++) {
+            int q = rand_below(&seed, 161) - 80;
+            x[i] = flat ? (float)(q % 3) / 8.0f : (float)q / 8.0f;
+            int r = rand_below(&seed, 50);
+            if (r == 0) x[i] = -INFINITY;
+            if (r == 1) x[i] = NAN;
+        }
+        x[rand_below(&seed, V)] = flat ? 0.25f : 11.0f; /* at least one finite token */
+        struct sampling_params p = params(temps[rand_below(&seed, 4)], top_ps[rand_below(&seed, 4)],
+                                          top_ks[rand_below(&seed, 7)], min_ps[rand_below(&seed, 4)], 100 + c);
+        /* reference: rank finite tokens by (logit desc, id asc) */
+        int32_t nf = 0;
+        for (int32_t i = 0; i < V; i++)
+            if (x[i] > -INFINITY) order[nf++] = i;
+        g_sort_vals = x;
+        qsort(order, (size_t)nf, sizeof *order, cmp_desc);
+        int32_t k = p.top_k > 0 && p.top_k < V ? (p.top_k < nf ? p.top_k : nf) : nf;
+        double m = x[order[0]], zk = 0, acc = 0;
+        for (int32_t r = 0; r < k; r++) zk += exp((x[order[r]] - m) / p.temperature);
+        memset(in_hi, 0, (size_t)V * sizeof *in_hi);
+        for (int32_t r = 0; r < k; r++) {
+            double w = exp((x[order[r]] - m) / p.temperature);
+            if (r > 0 && acc >= (p.top_p + 1e-4) * zk) break;
+            if (w < p.min_p * (1 - 1e-5)) break;
+            in_hi[order[r]] = 1;
+            acc += w;
+        }
+        if (p.top_k == 1) {
+            memset(in_hi, 0, (size_t)V * sizeof *in_hi);
+            in_hi[order[0]] = 1;
+        }
+        struct sampler_state *s = sampler_state_create(&p, V);
+        for (int d = 0; d < DRAWS; d++) {
+            memcpy(row, x, (size_t)V * sizeof *row);
+            int32_t id = sampler_sample(s, &p, row, V, NULL, 0);
+            if (id < 0 || id >= V || !in_hi[id]) {
+                if (bad++ < 5)
+                    printf("  case %d: V %d T %g top_k %d top_p %g min_p %g drew %d (logit %g)\n", c, (int)V,
+                           (double)p.temperature, (int)p.top_k, (double)p.top_p, (double)p.min_p, (int)id,
+                           id >= 0 && id < V ? (double)x[id] : 0.0);
+            }
+        }
+        sampler_state_destroy(s);
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(x);
+    free(row);
+    free(order);
+    free(in_hi);
 }
 
 /* ------------------------------------------------------------ seeds */
@@ -770,6 +885,7 @@ int main(void) {
     RUN(ties_on_whole_row_path);
     RUN(ties_in_boundary_bin);
     RUN(large_vocab_nucleus);
+    RUN(random_support_property);
     RUN(seed_determinism);
     RUN(logprob_matches_direct);
     RUN(logprob_precision);

@@ -318,6 +318,9 @@ TEST(error_json) {
     CHECK_STR(jsonw_cstr(&w), "{\"object\":\"error\",\"message\":\"bad\",\"type\":\"BadRequestError\",\"param\":null,"
                               "\"code\":400,\"error\":{\"message\":\"bad\",\"type\":\"BadRequestError\","
                               "\"param\":null,\"code\":400}}");
+    jsonw_reset(&w);
+    protocol_error_json_inner(&e, &w);
+    CHECK_STR(jsonw_cstr(&w), "{\"message\":\"bad\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}");
     jsonw_free(&w);
     CHECK_STR(protocol_error_type(401), "AuthenticationError");
     CHECK_STR(protocol_error_type(413), "RequestTooLargeError");

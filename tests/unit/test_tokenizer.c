@@ -168,7 +168,7 @@ TEST(pretokenizer_cases) {
 /* ---- added tokens ---- */
 
 /* A small byte-level BPE: ids 0..255 are the bytes, plus merges and added tokens with every flag. */
-static struct tokenizer *tiny_byte_level(const char *normalizer) {
+static struct tokenizer *tiny_byte_level(const char *normalizer, const char *config) {
     size_t cap = 64 * 1024, n = 0;
     char *j = malloc(cap);
     n += (size_t)snprintf(j + n, cap - n, "{\"model\":{\"type\":\"BPE\",\"vocab\":{");
@@ -191,13 +191,13 @@ static struct tokenizer *tiny_byte_level(const char *normalizer) {
         normalizer);
     struct sgl_err err = {{0}};
     struct tokenizer *t = NULL;
-    if (tokenizer_load_hf_memory(j, n, NULL, &t, &err)) printf("  tiny tokenizer: %s\n", err.msg);
+    if (tokenizer_load_hf_memory(j, n, config, &t, &err)) printf("  tiny tokenizer: %s\n", err.msg);
     free(j);
     return t;
 }
 
 TEST(added_tokens) {
-    struct tokenizer *t = tiny_byte_level("{\"type\":\"Lowercase\"}");
+    struct tokenizer *t = tiny_byte_level("{\"type\":\"Lowercase\"}", NULL);
     if (!t) {
         CHECK(t != NULL);
         return;
@@ -410,6 +410,55 @@ TEST(detok_stream) {
     CHECK(stream_random(g_llama3, 0x5678, 300));
     CHECK(stream_random(g_llama3i, 0x9abc, 100));
     CHECK(stream_random(g_tiny_spm, 0xdef0, 300));
+}
+
+/* HF's clean_up_tokenization as the reference writes it: ten global
+ * replacements in order, each left to right without overlaps. */
+static void clean_up_reference(char *s) {
+    static const char *from[] = {" .", " ?", " !", " ,", " ' ", " n't", " 'm", " 's", " 've", " 're"};
+    static const char *to[] = {".", "?", "!", ",", "'", "n't", "'m", "'s", "'ve", "'re"};
+    for (int k = 0; k < 10; k++) {
+        size_t fl = strlen(from[k]), tl = strlen(to[k]), o = 0, n = strlen(s);
+        for (size_t i = 0; i < n;) {
+            if (strncmp(s + i, from[k], fl) == 0) {
+                memcpy(s + o, to[k], tl);
+                o += tl;
+                i += fl;
+            } else s[o++] = s[i++];
+        }
+        s[o] = 0;
+    }
+}
+
+TEST(clean_up_stream) {
+    /* One token per byte: the stream cuts the clean-up at every possible place. */
+    struct tokenizer *t = tiny_byte_level("null", "{\"clean_up_tokenization_spaces\":true}");
+    if (!t) {
+        CHECK(t != NULL);
+        return;
+    }
+    static const char alphabet[] = "  ''nntmsvre.,?!x";
+    uint64_t seed = 0xC1EA;
+    int bad = 0;
+    for (int trial = 0; trial < 2000 && bad < 3; trial++) {
+        char s[256], want[256];
+        size_t len = 1 + rng_next(&seed) % 200;
+        for (size_t i = 0; i < len; i++) s[i] = alphabet[rng_next(&seed) % (sizeof alphabet - 1)];
+        s[len] = 0;
+        memcpy(want, s, len + 1);
+        clean_up_reference(want);
+        size_t n;
+        int32_t *ids = enc(t, s, len, false, &n);
+        char *d = dec(t, ids, n, false);
+        if (!d || strcmp(d, want) != 0 || !stream_ok(t, ids, n, false)) {
+            printf("  \"%s\": decode \"%s\", want \"%s\"\n", s, d ? d : "(null)", want);
+            bad++;
+        }
+        free(d);
+        free(ids);
+    }
+    CHECK_EQ_INT(bad, 0);
+    tokenizer_destroy(t);
 }
 
 TEST(tiny_spm) {
@@ -814,6 +863,7 @@ int main(void) {
     RUN(added_tokens);
     RUN(invalid_utf8);
     RUN(detok_stream);
+    RUN(clean_up_stream);
     RUN(tiny_spm);
     RUN(stories260k_spm);
     RUN(gguf_gpt2_matches_hf);

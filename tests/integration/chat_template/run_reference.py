@@ -47,6 +47,11 @@ def cjson_exact(v):
     return True
 
 
+def feature_context():
+    return {"messages": [{"role": "system", "content": "sys prompt"}, {"role": "user", "content": "Hello there friend"},
+                         {"role": "assistant", "content": "hi"}, {"role": "user", "content": "bye now"}]}
+
+
 def show(s, limit=600):
     r = repr(s)
     return r if len(r) <= limit else r[:limit] + "..."
@@ -65,6 +70,7 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--sglc")
     ap.add_argument("--check-unit-expectations", action="store_true")
+    ap.add_argument("--feature-cases", help="file of templates separated by '----' lines (feature_cases.txt)")
     args = ap.parse_args()
 
     env = hf_env.make_env(EPOCH)
@@ -80,6 +86,20 @@ def main():
             status, text = hf_env.render(env, templates[name], ctx)
             cases.append({"template": name, "context_json": json.dumps(ctx, ensure_ascii=False), "epoch": EPOCH})
             expected.append((name, label, status, text, cjson_exact(ctx), ctx))
+
+    if args.feature_cases:
+        with open(args.feature_cases, encoding="utf-8") as f:
+            text = "".join(line for line in f if not line.startswith("#"))
+        ctx = feature_context()
+        for i, src in enumerate(t.strip("\n") for t in text.split("\n----\n")):
+            name = "feature-%d" % i
+            templates[name] = src
+            status, out = hf_env.render(env, src, ctx)
+            if status == "ok" and " at 0x" in out.lower():
+                continue  # Python printed an object address: not reproducible
+            cases.append({"template": name, "context_json": json.dumps(ctx, ensure_ascii=False), "epoch": EPOCH})
+            expected.append(("features", name, status, out, True, ctx))
+        names.append("features")
 
     with tempfile.TemporaryDirectory() as tmp:
         cin, cout = os.path.join(tmp, "cases.json"), os.path.join(tmp, "out.json")

@@ -150,21 +150,35 @@ static void avx2_dequantize_row(enum dtype t, const void *src, float *dst, int64
     const uint16_t *s = src;
     switch (t) {
     case DTYPE_F16:
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
         for (; i < n; i++) dst[i] = fp16_f16_to_f32(s[i]);
         break;
     case DTYPE_BF16:
         for (; i + 8 <= n; i += 8)
-            _mm256_storeu_si256((__m256i *)(dst + i),
-                                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i))), 16));
+            _mm256_storeu_si256(
+                (__m256i *)(dst + i),
+                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i))), 16));
         for (; i < n; i++) dst[i] = fp16_bf16_to_f32(s[i]);
         break;
-    case DTYPE_Q8_0: deq_q8_0(src, dst, nb); break;
-    case DTYPE_Q4_0: deq_q4_0(src, dst, nb); break;
-    case DTYPE_Q4_K: deq_q4_K(src, dst, nb); break;
-    case DTYPE_Q5_K: deq_q5_K(src, dst, nb); break;
-    case DTYPE_Q6_K: deq_q6_K(src, dst, nb); break;
-    default: kernels_ref_dequantize_row(t, src, dst, n); break; /* F32 (memcpy), Q8_K */
+    case DTYPE_Q8_0:
+        deq_q8_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_0:
+        deq_q4_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_K:
+        deq_q4_K(src, dst, nb);
+        break;
+    case DTYPE_Q5_K:
+        deq_q5_K(src, dst, nb);
+        break;
+    case DTYPE_Q6_K:
+        deq_q6_K(src, dst, nb);
+        break;
+    default:
+        kernels_ref_dequantize_row(t, src, dst, n);
+        break; /* F32 (memcpy), Q8_K */
     }
 }
 
@@ -212,9 +226,12 @@ AI void tail_w(enum wkind kind, const uint8_t *row, int64_t k, int64_t K, float 
     for (int64_t t = 0; t < 16; t++) {
         float v = 0.0f;
         if (k + t < K) {
-            if (kind == WK_F32) v = ((const float *)row)[k + t];
-            else if (kind == WK_F16) v = fp16_f16_to_f32(((const uint16_t *)row)[k + t]);
-            else v = fp16_bf16_to_f32(((const uint16_t *)row)[k + t]);
+            if (kind == WK_F32)
+                v = ((const float *)row)[k + t];
+            else if (kind == WK_F16)
+                v = fp16_f16_to_f32(((const uint16_t *)row)[k + t]);
+            else
+                v = fp16_bf16_to_f32(((const uint16_t *)row)[k + t]);
         }
         out[t] = v;
     }
@@ -285,22 +302,22 @@ AI void ftile(enum wkind kind, int mr, int nr, const struct ftile *a) {
 
 typedef void (*ftile_fn)(const struct ftile *a);
 
-#define FT(kind, mr, nr) \
+#define FT(kind, mr, nr)                                                                                               \
     static void ft_##kind##_##mr##_##nr(const struct ftile *a) { ftile(kind, mr, nr, a); }
 #define FT_ROW(kind, mr) FT(kind, mr, 1) FT(kind, mr, 2) FT(kind, mr, 3)
-#define FT_KIND(kind)                                                                                            \
-    FT_ROW(kind, 1) FT_ROW(kind, 2) FT_ROW(kind, 3) FT(kind, 1, 4) FT(kind, 1, 5) FT(kind, 1, 6) FT(kind, 1, 7) \
-        FT(kind, 1, 8)
+#define FT_KIND(kind)                                                                                                  \
+    FT_ROW(kind, 1)                                                                                                    \
+    FT_ROW(kind, 2) FT_ROW(kind, 3) FT(kind, 1, 4) FT(kind, 1, 5) FT(kind, 1, 6) FT(kind, 1, 7) FT(kind, 1, 8)
 FT_KIND(WK_F32)
 FT_KIND(WK_F16)
 FT_KIND(WK_BF16)
 
 #define FE(kind, mr, nr) [mr][nr] = ft_##kind##_##mr##_##nr
 #define FE_ROW(kind, mr) FE(kind, mr, 1), FE(kind, mr, 2), FE(kind, mr, 3)
-#define FE_KIND(kind)                                                                                       \
-    {                                                                                                       \
-        FE_ROW(kind, 1), FE_ROW(kind, 2), FE_ROW(kind, 3), FE(kind, 1, 4), FE(kind, 1, 5), FE(kind, 1, 6), \
-            FE(kind, 1, 7), FE(kind, 1, 8)                                                                  \
+#define FE_KIND(kind)                                                                                                  \
+    {                                                                                                                  \
+        FE_ROW(kind, 1), FE_ROW(kind, 2), FE_ROW(kind, 3), FE(kind, 1, 4), FE(kind, 1, 5), FE(kind, 1, 6),             \
+            FE(kind, 1, 7), FE(kind, 1, 8)                                                                             \
     }
 static const ftile_fn ftiles[3][MR + 1][NR1 + 1] = {FE_KIND(WK_F32), FE_KIND(WK_F16), FE_KIND(WK_BF16)};
 
@@ -419,8 +436,10 @@ static void prep_q(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
         for (int64_t b = 0; b < nb; b++) {
             __m256i i[4];
             ds[b] = quant_block(x + 32 * b, i);
-            _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permute4x64_epi64(_mm256_packs_epi32(i[0], i[1]), 0xD8));
-            _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i[2], i[3]), 0xD8));
+            _mm256_storeu_si256((__m256i *)(q + 32 * b),
+                                _mm256_permute4x64_epi64(_mm256_packs_epi32(i[0], i[1]), 0xD8));
+            _mm256_storeu_si256((__m256i *)(q + 32 * b + 16),
+                                _mm256_permute4x64_epi64(_mm256_packs_epi32(i[2], i[3]), 0xD8));
         }
     }
 }
@@ -434,7 +453,8 @@ static void prep_xhat(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
         for (int64_t b = 0; b < nb; b++) {
             __m256i i[4];
             __m256 d = _mm256_set1_ps(quant_block(x + 32 * b, i));
-            for (int t = 0; t < 4; t++) _mm256_storeu_ps(o + 32 * b + 8 * t, _mm256_mul_ps(d, _mm256_cvtepi32_ps(i[t])));
+            for (int t = 0; t < 4; t++)
+                _mm256_storeu_ps(o + 32 * b + 8 * t, _mm256_mul_ps(d, _mm256_cvtepi32_ps(i[t])));
         }
     }
 }
@@ -446,7 +466,8 @@ static void pack_q(enum dtype wt, const uint8_t *src, int64_t K, uint8_t *row) {
     if (wt == DTYPE_Q8_0) {
         const struct kernels_block_q8_0 *b = (const struct kernels_block_q8_0 *)src;
         for (int64_t i = 0; i < nb; i++) {
-            _mm256_storeu_si256((__m256i *)(q + 32 * i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].qs)));
+            _mm256_storeu_si256((__m256i *)(q + 32 * i),
+                                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].qs)));
             _mm256_storeu_si256((__m256i *)(q + 32 * i + 16),
                                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b[i].qs + 16))));
             ds[i] = _cvtsh_ss(b[i].d);
@@ -493,8 +514,9 @@ AI void qtile(int mr, int nr, const struct qtile *a) {
 #pragma GCC unroll 8
             for (int j = 0; j < nr; j++) {
                 const uint8_t *pr = a->p + j * a->ldp;
-                __m256i t = _mm256_add_epi32(_mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(pr + 64 * b))),
-                                             _mm256_madd_epi16(x1, _mm256_loadu_si256((const __m256i *)(pr + 64 * b + 32))));
+                __m256i t =
+                    _mm256_add_epi32(_mm256_madd_epi16(x0, _mm256_loadu_si256((const __m256i *)(pr + 64 * b))),
+                                     _mm256_madd_epi16(x1, _mm256_loadu_si256((const __m256i *)(pr + 64 * b + 32))));
                 __m256 s = _mm256_mul_ps(_mm256_broadcast_ss((const float *)(pr + 2 * a->K) + b), xd);
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), s, acc[i][j]);
             }
@@ -505,12 +527,13 @@ AI void qtile(int mr, int nr, const struct qtile *a) {
 }
 
 typedef void (*qtile_fn)(const struct qtile *a);
-#define QT(mr, nr) \
+#define QT(mr, nr)                                                                                                     \
     static void qt_##mr##_##nr(const struct qtile *a) { qtile(mr, nr, a); }
-QT(1, 1) QT(1, 2) QT(1, 3) QT(1, 4) QT(2, 1) QT(2, 2) QT(2, 3) QT(2, 4)
+QT(1, 1)
+QT(1, 2) QT(1, 3) QT(1, 4) QT(2, 1) QT(2, 2) QT(2, 3) QT(2, 4)
 #define QE(mr, nr) [mr][nr] = qt_##mr##_##nr
-static const qtile_fn qtiles[QMR + 1][QNR + 1] = {QE(1, 1), QE(1, 2), QE(1, 3), QE(1, 4),
-                                                 QE(2, 1), QE(2, 2), QE(2, 3), QE(2, 4)};
+    static const qtile_fn qtiles[QMR + 1][QNR + 1] = {QE(1, 1), QE(1, 2), QE(1, 3), QE(1, 4),
+                                                      QE(2, 1), QE(2, 2), QE(2, 3), QE(2, 4)};
 
 static void run_q(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
     const size_t pb = q16_bytes(mm->K);
@@ -551,14 +574,19 @@ static size_t avx2_mm_thread_bytes(const struct kernels_mm *mm) {
 }
 
 static void avx2_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
-    if (is_q(mm->wt)) prep_q(mm, m0, m1);
-    else if (is_kquant(mm->wt)) prep_xhat(mm, m0, m1);
-    else if (mm->wt == DTYPE_BF16) prep_bf16(mm, m0, m1);
+    if (is_q(mm->wt))
+        prep_q(mm, m0, m1);
+    else if (is_kquant(mm->wt))
+        prep_xhat(mm, m0, m1);
+    else if (mm->wt == DTYPE_BF16)
+        prep_bf16(mm, m0, m1);
 }
 
 static void avx2_mm_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
-    if (is_q(mm->wt)) run_q(mm, m0, m1, n0, n1, ts);
-    else run_f32(mm, m0, m1, n0, n1, ts);
+    if (is_q(mm->wt))
+        run_q(mm, m0, m1, n0, n1, ts);
+    else
+        run_f32(mm, m0, m1, n0, n1, ts);
 }
 
 static bool avx2_available(const struct cpu_features *f) { return f->avx2 && f->fma && f->f16c; }

@@ -88,8 +88,8 @@ void kernels_avx2_rmsnorm(const float *x, const float *w, float *y, int64_t n, f
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale), _mm256_loadu_ps(w + i)));
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(y + i, m,
-                            _mm256_mul_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), scale), _mm256_maskload_ps(w + i, m)));
+        _mm256_maskstore_ps(
+            y + i, m, _mm256_mul_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), scale), _mm256_maskload_ps(w + i, m)));
     }
 }
 

@@ -22,7 +22,7 @@ void kernels_avx512_axpy_f32(float *y, float a, const float *x, int64_t n);
  * as kernels_isa.mm_* (kernels_impl.h). */
 #define KERNELS_AMX_MIN_M 32
 size_t kernels_avx512_amx_xp_row_bytes(int64_t K);
-size_t kernels_avx512_amx_thread_bytes(int64_t K);
+size_t kernels_avx512_amx_thread_bytes(int64_t M, int64_t K);
 void kernels_avx512_amx_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
 void kernels_avx512_amx_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts);
 
@@ -32,8 +32,8 @@ static inline __attribute__((always_inline)) __m512i kernels_avx512_bf16_bits(__
     __m512i u = _mm512_castps_si512(v);
     __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
                                                      _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
-    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                            _mm512_set1_epi32(0x7f800000));
+    __mmask16 nan =
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
     return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
 }

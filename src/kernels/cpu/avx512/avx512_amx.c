@@ -12,9 +12,11 @@
  *      panel[group of 16 rows][k step of 32][16][16 dwords] (1 KiB per tile).
  * Register blocking: tiles 0-3 accumulate a 32 x 32 block of y (2 A tiles x 2
  * B tiles, tiles 4-7), so each k step loads 4 KiB for 4 tile products (32768
- * MACs). Loops: panel > pair of 16-row groups (its K x 32 slice of the panel is
- * reused by every row block) > 32-row block > k steps. C tiles go through a
- * 4 KiB buffer for the bias and the edge masks.
+ * MACs). Loops: panel (PANEL_N weight rows) > chunk of MCHUNK activation rows >
+ * pair of 16-row weight groups > K block of KSTEPS k steps (its 16 KiB slice of
+ * B stays in L1 for every row block of the chunk) > 32-row block > k steps.
+ * Between K blocks the C tiles park in a per-thread buffer (MCHUNK x 32 f32);
+ * after the last one they go to y with the bias and the edge masks.
  *
  * Products of bf16 values are exact in f32; the unit accumulates in f32 (with
  * denormals flushed), so the result matches the spec (kernels_impl.h, bf16_act)
@@ -31,7 +33,7 @@
 
 #define AMX __attribute__((target("amx-tile,amx-bf16")))
 
-enum { PANEL_N = 128, TILE_BYTES = 1024 };
+enum { PANEL_N = 128, TILE_BYTES = 1024, KSTEPS = 8 /* k steps (of 32) per K block */, MCHUNK = 128 /* rows */ };
 
 struct tile_config {
     uint8_t palette_id;
@@ -45,7 +47,9 @@ static int64_t kpad(int64_t K) { return (K + 31) / 32 * 32; }
 
 size_t kernels_avx512_amx_xp_row_bytes(int64_t K) { return (size_t)kpad(K) * 2; }
 
-size_t kernels_avx512_amx_thread_bytes(int64_t K) { return (size_t)PANEL_N * (size_t)kpad(K) * 2 + 4 * TILE_BYTES; }
+size_t kernels_avx512_amx_thread_bytes(int64_t M, int64_t K) {
+    return (size_t)PANEL_N * (size_t)kpad(K) * 2 + (size_t)MCHUNK * 32 * sizeof(float);
+}
 
 void kernels_avx512_amx_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     const int64_t K = mm->K;
@@ -116,34 +120,48 @@ AMX void kernels_avx512_amx_run(const struct kernels_mm *mm, int64_t m0, int64_t
     const int64_t nks = kpad(mm->K) / 32;
     const size_t rb = mm->xp_row_bytes;
     uint8_t *panel = ts;
-    float *ct = (float *)(ts + (size_t)PANEL_N * (size_t)kpad(mm->K) * 2);
+    float *cbuf = (float *)(ts + (size_t)PANEL_N * (size_t)kpad(mm->K) * 2); /* [row block][4 tiles][16][16] */
     for (int64_t nb = n0; nb < n1; nb += PANEL_N) {
         int64_t ne = nb + PANEL_N < n1 ? nb + PANEL_N : n1;
         pack_b(mm, nb, ne, panel);
-        for (int64_t n = nb; n < ne; n += 32) {
-            const uint8_t *b0 = panel + (size_t)((n - nb) / 16) * (size_t)nks * TILE_BYTES;
-            const uint8_t *b1 = b0 + (size_t)nks * TILE_BYTES;
-            for (int64_t mb = m0; mb < m1; mb += 32) {
-                const uint8_t *a0 = mm->xp + (size_t)mb * rb, *a1 = a0 + 16 * rb;
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_zero(2);
-                _tile_zero(3);
-                for (int64_t ks = 0; ks < nks; ks++) {
-                    _tile_loadd(4, a0 + 64 * ks, rb);
-                    _tile_loadd(5, a1 + 64 * ks, rb);
-                    _tile_loadd(6, b0 + (size_t)ks * TILE_BYTES, 64);
-                    _tile_loadd(7, b1 + (size_t)ks * TILE_BYTES, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
+        for (int64_t mc = m0; mc < m1; mc += MCHUNK) {
+            int64_t mce = mc + MCHUNK < m1 ? mc + MCHUNK : m1;
+            for (int64_t n = nb; n < ne; n += 32) {
+                const uint8_t *b0 = panel + (size_t)((n - nb) / 16) * (size_t)nks * TILE_BYTES;
+                const uint8_t *b1 = b0 + (size_t)nks * TILE_BYTES;
+                for (int64_t kb = 0; kb < nks; kb += KSTEPS) {
+                    int64_t ke = kb + KSTEPS < nks ? kb + KSTEPS : nks;
+                    for (int64_t mb = mc; mb < mce; mb += 32) {
+                        const uint8_t *a0 = mm->xp + (size_t)mb * rb, *a1 = a0 + 16 * rb;
+                        float *ct = cbuf + (size_t)(mb - mc) * 32;
+                        if (kb == 0) {
+                            _tile_zero(0);
+                            _tile_zero(1);
+                            _tile_zero(2);
+                            _tile_zero(3);
+                        } else {
+                            _tile_loadd(0, ct, 64);
+                            _tile_loadd(1, ct + 256, 64);
+                            _tile_loadd(2, ct + 512, 64);
+                            _tile_loadd(3, ct + 768, 64);
+                        }
+                        for (int64_t ks = kb; ks < ke; ks++) {
+                            _tile_loadd(4, a0 + 64 * ks, rb);
+                            _tile_loadd(5, a1 + 64 * ks, rb);
+                            _tile_loadd(6, b0 + (size_t)ks * TILE_BYTES, 64);
+                            _tile_loadd(7, b1 + (size_t)ks * TILE_BYTES, 64);
+                            _tile_dpbf16ps(0, 4, 6);
+                            _tile_dpbf16ps(1, 4, 7);
+                            _tile_dpbf16ps(2, 5, 6);
+                            _tile_dpbf16ps(3, 5, 7);
+                        }
+                        _tile_stored(0, ct, 64);
+                        _tile_stored(1, ct + 256, 64);
+                        _tile_stored(2, ct + 512, 64);
+                        _tile_stored(3, ct + 768, 64);
+                        if (ke == nks) store_block(mm, ct, mb, m1, n, ne);
+                    }
                 }
-                _tile_stored(0, ct, 64);
-                _tile_stored(1, ct + 256, 64);
-                _tile_stored(2, ct + 512, 64);
-                _tile_stored(3, ct + 768, 64);
-                store_block(mm, ct, mb, m1, n, ne);
             }
         }
     }

@@ -1,31 +1,21 @@
 /* avx512_matmul: AVX-512 matmul, dequantization and the kernels_isa_avx512 table.
  *
- * Two GEMM engines, both "dot-product" register tiles (accumulators run along K,
- * one horizontal reduction per output at the end), no weight repacking needed:
+ * Engines, chosen per call (avx512_mm_run):
  *
- *   f32 engine (F32, F16, BF16; Q4_K/Q5_K/Q6_K through a dequantized panel):
- *     tile MR x NR = up to 6 activation rows x 4 weight rows (decode, M == 1:
- *     1 x 8). Per 16 values of K: NR weight vectors (converted in registers:
- *     vcvtph2ps for F16; for BF16 a 32-value load gives the even values by a
- *     16-bit shift and the odd ones by a mask, matched by an even/odd permuted
- *     copy of x made in mm_prep_x), MR activation vectors, MR*NR FMAs. Exact
- *     f32 products of the f32 x with the exact f32 weights.
- *
- *   int8 engine (Q8_0, Q4_0): x rows are quantized per 32 values (the spec in
- *     kernels_impl.h) into { int8 q[Kp]; f32 lane scales[Kp/4]; f32 side[SB] }.
- *     Each group of NR weight rows is unpacked once per block of activation rows
- *     into a panel of the same shape holding unsigned bytes: Q8_0 as q + 128
- *     (xor 0x80), Q4_0 as its raw nibbles 0..15 in natural order. vpdpbusd
- *     multiplies u8 weights by s8 activations into 16 int32 lanes (8 per block),
- *     converted and scaled per lane by dw * dx. The unsigned offset is removed
- *     by a short "side" dot: sum_b (off * dw_b) * (dx_b * sum_i qx_b,i), off = 128
- *     (Q8_0) or 8 (Q4_0). Kp is K rounded up to 64 (zero padded), SB the block
- *     count rounded up to 16.
- *
- * Cache blocking: the activation rows are walked in blocks of `mc` rows whose
- * f32 / prepared copy fits comfortably in L2; inside, every group of NR weight
- * rows (which then stays in L1) is applied to all MR-row tiles of the block, so
- * weights stream from memory once per block of rows.
+ *   direct f32 (F32/F16/BF16, M < PACK_MIN_M): "dot-product" register tiles of
+ *     up to 4 activation rows x 4 weight rows (1 x 8 when M == 1); accumulators
+ *     run along K, one horizontal sum per output at the end. Weights converted
+ *     in registers (vcvtph2ps; for BF16 a 32-value load gives the even values by
+ *     a 16-bit shift and the odd ones by a mask, matched by an even/odd permuted
+ *     copy of x made in mm_prep_x). Every weight byte is read once: decode.
+ *   direct int8 (quantized weights, M < PACK_MIN_M): VNNI kernels reading the
+ *     GGUF blocks in place (see the section comment below).
+ *   packed f32 (any dtype, M >= PACK_MIN_M): weights converted to a transposed
+ *     f32 panel, outer-product micro-kernel of 6 rows x 64 columns (see the
+ *     section comment). Activations are x, or its prepared copy: rounded to bf16
+ *     (bf16_act) or quantized-dequantized x^ (quantized weights, the spec).
+ *   AMX-BF16 (BF16 weights with bf16_act, M >= KERNELS_AMX_MIN_M, CPU with
+ *     AMX): avx512_amx.c.
  *
  * Thread safety: mm_run touches only its y block and its thread scratch `ts`. */
 #include <immintrin.h>
@@ -38,16 +28,17 @@
 #define AI static inline __attribute__((always_inline))
 
 enum {
-    MR = 4,    /* direct f32 engine: activation rows per tile */
-    NR = 4,    /* direct f32 engine: weight rows per tile */
-    NR1 = 8,   /* direct engines: weight rows per tile when M == 1 */
-    QMR = 4,   /* direct int8 engine */
+    MR = 4,          /* direct f32 engine: activation rows per tile */
+    NR = 4,          /* direct f32 engine: weight rows per tile */
+    NR1 = 8,         /* direct engines: weight rows per tile when M == 1 */
+    QMR = 4,         /* direct int8 engine */
     PACK_MIN_M = 16, /* M from which the packed engines run */
-    PMR = 6,   /* packed f32 engine: activation rows per tile */
-    PNRV = 4,  /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
-    PKC = 256, /* packed f32 engine: K block */
-    PMC = 48,  /* packed f32 engine: activation rows per block */
-    PNC = 64,  /* packed f32 engine: weight rows per panel (one 64-row tile) */
+    PMR = 6,         /* packed f32 engine: activation rows per tile */
+    PNRV = 4,        /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
+    PKC = 256,       /* packed f32 engine: K block */
+    PMC = 48,        /* packed f32 engine: activation rows per block */
+    PNC = 64,        /* packed f32 engine: weight rows per panel (one 64-row tile) */
+    PF_BYTES = 1024, /* direct int8 engine: prefetch distance */
 };
 
 enum wkind { WK_F32, WK_F16, WK_BF16 };
@@ -156,7 +147,8 @@ static void avx512_dequantize_row(enum dtype t, const void *src, float *dst, int
     switch (t) {
     case DTYPE_F16: {
         const uint16_t *s = src;
-        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
         if (i < n) {
             __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
             _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + i)));
@@ -172,12 +164,24 @@ static void avx512_dequantize_row(enum dtype t, const void *src, float *dst, int
         }
         break;
     }
-    case DTYPE_Q8_0: deq_q8_0(src, dst, nb); break;
-    case DTYPE_Q4_0: deq_q4_0(src, dst, nb); break;
-    case DTYPE_Q4_K: deq_q4_K(src, dst, nb); break;
-    case DTYPE_Q5_K: deq_q5_K(src, dst, nb); break;
-    case DTYPE_Q6_K: deq_q6_K(src, dst, nb); break;
-    default: kernels_ref_dequantize_row(t, src, dst, n); break; /* F32 (memcpy), Q8_K */
+    case DTYPE_Q8_0:
+        deq_q8_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_0:
+        deq_q4_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_K:
+        deq_q4_K(src, dst, nb);
+        break;
+    case DTYPE_Q5_K:
+        deq_q5_K(src, dst, nb);
+        break;
+    case DTYPE_Q6_K:
+        deq_q6_K(src, dst, nb);
+        break;
+    default:
+        kernels_ref_dequantize_row(t, src, dst, n);
+        break; /* F32 (memcpy), Q8_K */
     }
 }
 
@@ -203,8 +207,10 @@ AI void store_row(int nr, const __m512 *acc, float *y, const float *bias) {
         __m128 s = hsum4(acc[jg], cnt > 1 ? acc[jg + 1] : z, cnt > 2 ? acc[jg + 2] : z, cnt > 3 ? acc[jg + 3] : z);
         __mmask8 m = (__mmask8)((1u << cnt) - 1);
         if (bias) s = _mm_add_ps(s, _mm_maskz_loadu_ps(m, bias + jg));
-        if (cnt == 4) _mm_storeu_ps(y + jg, s);
-        else _mm_mask_storeu_ps(y + jg, m, s);
+        if (cnt == 4)
+            _mm_storeu_ps(y + jg, s);
+        else
+            _mm_mask_storeu_ps(y + jg, m, s);
     }
 }
 
@@ -219,6 +225,7 @@ struct ftile {
     float *y;
     size_t ldy;
     const float *bias; /* bias of the tile's first column, or NULL */
+    const uint8_t *pf; /* weight rows to prefetch meanwhile (the next tile's, same ldw), or NULL */
 };
 
 AI __m512 load_w16(enum wkind kind, const uint8_t *row, int64_t k) {
@@ -252,6 +259,10 @@ AI void ftile(enum wkind kind, int mr, int nr, const struct ftile *a) {
 #pragma GCC unroll 8
             for (int j = 0; j < nr; j++)
                 wv[j] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + j * a->ldw + 2 * k), 16));
+            if (a->pf) {
+#pragma GCC unroll 8
+                for (int j = 0; j < nr; j++) _mm_prefetch((const char *)(a->pf + j * a->ldw + 2 * k), _MM_HINT_T0);
+            }
 #pragma GCC unroll 8
             for (int i = 0; i < mr; i++) {
                 __m512 xv = _mm512_loadu_ps(x + i * a->ldx + k);
@@ -273,6 +284,11 @@ AI void ftile(enum wkind kind, int mr, int nr, const struct ftile *a) {
             __m512 wv[NR1];
 #pragma GCC unroll 8
             for (int j = 0; j < nr; j++) wv[j] = load_w16(kind, w + j * a->ldw, k);
+            if (a->pf) {
+#pragma GCC unroll 8
+                for (int j = 0; j < nr; j++)
+                    _mm_prefetch((const char *)(a->pf + j * a->ldw + (kind == WK_F32 ? 4 : 2) * k), _MM_HINT_T0);
+            }
 #pragma GCC unroll 8
             for (int i = 0; i < mr; i++) {
                 __m512 xv = _mm512_loadu_ps(x + i * a->ldx + k);
@@ -299,22 +315,22 @@ AI void ftile(enum wkind kind, int mr, int nr, const struct ftile *a) {
 
 typedef void (*ftile_fn)(const struct ftile *a);
 
-#define FT(kind, mr, nr) \
+#define FT(kind, mr, nr)                                                                                               \
     static void ft_##kind##_##mr##_##nr(const struct ftile *a) { ftile(kind, mr, nr, a); }
 #define FT_ROW(kind, mr) FT(kind, mr, 1) FT(kind, mr, 2) FT(kind, mr, 3) FT(kind, mr, 4)
-#define FT_KIND(kind)                                                                                            \
-    FT_ROW(kind, 1) FT_ROW(kind, 2) FT_ROW(kind, 3) FT_ROW(kind, 4) FT(kind, 1, 5) FT(kind, 1, 6) FT(kind, 1, 7) \
-        FT(kind, 1, 8)
+#define FT_KIND(kind)                                                                                                  \
+    FT_ROW(kind, 1)                                                                                                    \
+    FT_ROW(kind, 2) FT_ROW(kind, 3) FT_ROW(kind, 4) FT(kind, 1, 5) FT(kind, 1, 6) FT(kind, 1, 7) FT(kind, 1, 8)
 FT_KIND(WK_F32)
 FT_KIND(WK_F16)
 FT_KIND(WK_BF16)
 
 #define FE(kind, mr, nr) [mr][nr] = ft_##kind##_##mr##_##nr
 #define FE_ROW(kind, mr) FE(kind, mr, 1), FE(kind, mr, 2), FE(kind, mr, 3), FE(kind, mr, 4)
-#define FE_KIND(kind)                                                                                            \
-    {                                                                                                            \
-        FE_ROW(kind, 1), FE_ROW(kind, 2), FE_ROW(kind, 3), FE_ROW(kind, 4), FE(kind, 1, 5), FE(kind, 1, 6),      \
-            FE(kind, 1, 7), FE(kind, 1, 8)                                                                        \
+#define FE_KIND(kind)                                                                                                  \
+    {                                                                                                                  \
+        FE_ROW(kind, 1), FE_ROW(kind, 2), FE_ROW(kind, 3), FE_ROW(kind, 4), FE(kind, 1, 5), FE(kind, 1, 6),            \
+            FE(kind, 1, 7), FE(kind, 1, 8)                                                                             \
     }
 static const ftile_fn ftiles[3][MR + 1][NR1 + 1] = {FE_KIND(WK_F32), FE_KIND(WK_F16), FE_KIND(WK_BF16)};
 
@@ -355,8 +371,8 @@ static void prep_round(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     }
 }
 
-
-/* F32/F16/BF16 weights, M < PACK_MIN_M: every weight row is read once per call. */
+/* F32/F16/BF16 weights, M < PACK_MIN_M: every weight row is read once per call;
+ * the first row tile of each weight tile prefetches the next weight tile. */
 static void run_f32_direct(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const enum wkind kind = mm->wt == DTYPE_F16 ? WK_F16 : mm->wt == DTYPE_BF16 ? WK_BF16 : WK_F32;
     const float *x = mm->x;
@@ -377,7 +393,8 @@ static void run_f32_direct(const struct kernels_mm *mm, int64_t m0, int64_t m1, 
                               .K = mm->K,
                               .y = mm->y + m * mm->N + n,
                               .ldy = (size_t)mm->N,
-                              .bias = mm->bias ? mm->bias + n : NULL};
+                              .bias = mm->bias ? mm->bias + n : NULL,
+                              .pf = m == m0 && n + nr < n1 ? mm->w + (size_t)(n + nr) * mm->w_row_bytes : NULL};
             ftiles[kind][mr][nr](&a);
         }
     }
@@ -385,7 +402,7 @@ static void run_f32_direct(const struct kernels_mm *mm, int64_t m0, int64_t m1, 
 
 /* ---- packed f32 engine ---------------------------------------------------------------------
  * For M >= PACK_MIN_M. Each thread converts PNC weight rows at a time (any
- * dtype but Q8_0/Q4_0) into an f32 panel, transposed so that 64 consecutive
+ * dtype; quantized ones through avx512_dequantize_row) into an f32 panel, transposed so that 64 consecutive
  * weight rows form the 64 lanes of 4 vectors: panel[tile][k][64]. The micro-
  * kernel is an outer product: for each k, 4 panel vectors times 6 broadcast
  * activations, 24 FMAs into 24 accumulators that map straight onto y (no
@@ -442,9 +459,12 @@ AI void otile(int mr, int nrv, const struct otile *a) {
 #pragma GCC unroll 4
         for (int v = 0; v < nrv; v++) {
             __mmask16 m = v == nrv - 1 ? a->mlast : 0xFFFF;
-            if (!a->first) acc[i][v] = _mm512_maskz_loadu_ps(m, a->y + i * a->ldy + 16 * v);
-            else if (a->bias) acc[i][v] = _mm512_maskz_loadu_ps(m, a->bias + 16 * v);
-            else acc[i][v] = _mm512_setzero_ps();
+            if (!a->first)
+                acc[i][v] = _mm512_maskz_loadu_ps(m, a->y + i * a->ldy + 16 * v);
+            else if (a->bias)
+                acc[i][v] = _mm512_maskz_loadu_ps(m, a->bias + 16 * v);
+            else
+                acc[i][v] = _mm512_setzero_ps();
         }
     const float *x = a->x, *w = a->w;
     for (int64_t k = 0; k < a->kc; k++, w += 64) {
@@ -466,16 +486,17 @@ AI void otile(int mr, int nrv, const struct otile *a) {
 }
 
 typedef void (*otile_fn)(const struct otile *a);
-#define OT(mr, nrv) \
+#define OT(mr, nrv)                                                                                                    \
     static void ot_##mr##_##nrv(const struct otile *a) { otile(mr, nrv, a); }
 #define OT_ROW(mr) OT(mr, 1) OT(mr, 2) OT(mr, 3) OT(mr, 4)
-OT_ROW(1) OT_ROW(2) OT_ROW(3) OT_ROW(4) OT_ROW(5) OT_ROW(6)
+OT_ROW(1)
+OT_ROW(2) OT_ROW(3) OT_ROW(4) OT_ROW(5) OT_ROW(6)
 #define OE(mr, nrv) [mr][nrv] = ot_##mr##_##nrv
-#define OE_ROW(mr) OE(mr, 1), OE(mr, 2), OE(mr, 3), OE(mr, 4)
-static const otile_fn otiles[PMR + 1][PNRV + 1] = {OE_ROW(1), OE_ROW(2), OE_ROW(3), OE_ROW(4), OE_ROW(5), OE_ROW(6)};
+#define OE_ROW(mr)  OE(mr, 1), OE(mr, 2), OE(mr, 3), OE(mr, 4)
+    static const otile_fn otiles[PMR + 1][PNRV + 1] = {OE_ROW(1), OE_ROW(2), OE_ROW(3),
+                                                       OE_ROW(4), OE_ROW(5), OE_ROW(6)};
 
-static void run_f32_packed(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                           uint8_t *ts) {
+static void run_f32_packed(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
     const int64_t K = mm->K;
     float *panel = (float *)ts, *tmp = panel + (size_t)PNC * (size_t)K;
     const float *x = mm->x; /* or its prepared copy: rounded to bf16 (bf16_act), x^ (quantized weights) */
@@ -512,7 +533,6 @@ static void run_f32_packed(const struct kernels_mm *mm, int64_t m0, int64_t m1, 
         }
     }
 }
-
 
 /* ---- direct int8 engine (quantized weights, M < PACK_MIN_M) ------------------------------
  * No packing: each weight row is read once per group of up to QMR activation
@@ -558,7 +578,7 @@ AI float quant_block(const float *x, __m512i *i0, __m512i *i1) {
 }
 
 static void prep_xq(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
-    const int64_t nb = mm->K / KERNELS_QK, kp = kp256(mm->K);
+    const int64_t nb = mm->K / KERNELS_QK;
     const bool q4 = mm->wt == DTYPE_Q4_0;
     for (int64_t m = m0; m < m1; m++) {
         const float *x = mm->x + m * mm->K;
@@ -583,7 +603,6 @@ static void prep_xq(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
             cx16[2 * b + 1] = d * s1;
             cx32[b] = d * (s0 + s1);
         }
-        (void)kp;
     }
 }
 
@@ -604,8 +623,7 @@ static void prep_xhat(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
 
 /* Lane index vectors: lanes of 8 from 2 entries, lanes of 4 from 4 entries. */
 AI __m512i idx_pairs(int j) { /* [2j x8, 2j+1 x8] */
-    return _mm512_add_epi32(_mm512_set1_epi32(2 * j),
-                            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    return _mm512_add_epi32(_mm512_set1_epi32(2 * j), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
 }
 AI __m512i idx_quads(int j) { /* [4j x4, 4j+1 x4, 4j+2 x4, 4j+3 x4] */
     return _mm512_add_epi32(_mm512_set1_epi32(4 * j), _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0));
@@ -656,13 +674,15 @@ AI void grp_q8_0(int mr, int nblk, const struct kernels_block_q8_0 *blk, int64_t
     for (int j = 0; j < 8; j++) {
         if (2 * j >= nblk) break;
         __m256i lo = _mm256_loadu_si256((const __m256i *)blk[g + 2 * j].qs);
-        __m256i hi = 2 * j + 1 < nblk ? _mm256_loadu_si256((const __m256i *)blk[g + 2 * j + 1].qs) : _mm256_setzero_si256();
+        __m256i hi =
+            2 * j + 1 < nblk ? _mm256_loadu_si256((const __m256i *)blk[g + 2 * j + 1].qs) : _mm256_setzero_si256();
         __m512i w = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
         __m512i ix = idx_pairs(j);
 #pragma GCC unroll 4
         for (int m = 0; m < mr; m++) {
             __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(xr[m].q + 32 * (g + 2 * j)));
-            a->acc[m][j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix, s[m]), a->acc[m][j & 1]);
+            a->acc[m][j & 1] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix, s[m]), a->acc[m][j & 1]);
         }
     }
 }
@@ -691,9 +711,12 @@ AI void grp_q4_0(int mr, int nblk, const struct kernels_block_q4_0 *blk, int64_t
     for (int h = 0; h < 4; h++) {
         if (4 * h >= nblk) break;
         __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)blk[g + 4 * h].qs));
-        v = _mm512_inserti32x4(v, 4 * h + 1 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 1].qs) : _mm_setzero_si128(), 1);
-        v = _mm512_inserti32x4(v, 4 * h + 2 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 2].qs) : _mm_setzero_si128(), 2);
-        v = _mm512_inserti32x4(v, 4 * h + 3 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 3].qs) : _mm_setzero_si128(), 3);
+        v = _mm512_inserti32x4(
+            v, 4 * h + 1 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 1].qs) : _mm_setzero_si128(), 1);
+        v = _mm512_inserti32x4(
+            v, 4 * h + 2 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 2].qs) : _mm_setzero_si128(), 2);
+        v = _mm512_inserti32x4(
+            v, 4 * h + 3 < nblk ? _mm_loadu_si128((const __m128i *)blk[g + 4 * h + 3].qs) : _mm_setzero_si128(), 3);
         __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         __m512i ix = idx_quads(h);
 #pragma GCC unroll 4
@@ -701,7 +724,8 @@ AI void grp_q4_0(int mr, int nblk, const struct kernels_block_q4_0 *blk, int64_t
             const int8_t *xq = xr[m].q + 32 * (g + 4 * h);
             __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xq));
             d = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512(xq + 64));
-            a->acc[m][h & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix, s[m]), a->acc[m][h & 1]);
+            a->acc[m][h & 1] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix, s[m]), a->acc[m][h & 1]);
         }
     }
 }
@@ -739,7 +763,8 @@ AI void dq_k_chunk(int mr, __m512i z, int c, int64_t sb, const struct xq_row *xr
 AI void dq_q45_K(int mr, bool q5, const uint8_t *row, const struct xq_row *xr, int64_t K, struct dacc *a) {
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     for (int64_t sb = 0; sb < K / KERNELS_QK_K; sb++) {
-        const uint8_t *b = row + (size_t)sb * (q5 ? sizeof(struct kernels_block_q5_K) : sizeof(struct kernels_block_q4_K));
+        const uint8_t *b =
+            row + (size_t)sb * (q5 ? sizeof(struct kernels_block_q5_K) : sizeof(struct kernels_block_q4_K));
         const uint16_t *dd = (const uint16_t *)b; /* d, dmin */
         const uint8_t *scales = b + 4, *qh = b + 16, *qs = q5 ? b + 48 : b + 16;
         __m128i sm = k4_scales_mins(scales);
@@ -772,15 +797,16 @@ AI void dq_q6_K(int mr, const uint8_t *row, const struct xq_row *xr, int64_t K, 
     const __m512i dup2 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     for (int64_t sb = 0; sb < K / KERNELS_QK_K; sb++) {
         const struct kernels_block_q6_K *b = (const struct kernels_block_q6_K *)row + sb;
-        __m512 sc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)),
-                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales))));
+        __m512 sc =
+            _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)),
+                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales))));
         __m512 s[QMR];
 #pragma GCC unroll 4
         for (int m = 0; m < mr; m++) { /* per 16 values: scale * dx of its block */
             __m512 dx16 = _mm512_permutexvar_ps(dup2, _mm512_castps256_ps512(_mm256_loadu_ps(xr[m].dx + 8 * sb)));
             s[m] = _mm512_mul_ps(sc, dx16);
-            a->corr[m] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_set1_ps(32.0f)), _mm512_loadu_ps(xr[m].cx16 + 16 * sb),
-                                         a->corr[m]);
+            a->corr[m] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_set1_ps(32.0f)),
+                                         _mm512_loadu_ps(xr[m].cx16 + 16 * sb), a->corr[m]);
         }
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
@@ -813,16 +839,21 @@ AI void dtile(enum dtype wt, int mr, const struct kernels_mm *mm, int64_t m, int
     const uint8_t *row = mm->w + (size_t)n * mm->w_row_bytes;
     struct dacc a;
     dacc_zero(mr, &a);
-    if (wt == DTYPE_Q8_0) dq_q8_0(mr, row, xr, mm->K, &a);
-    else if (wt == DTYPE_Q4_0) dq_q4_0(mr, row, xr, mm->K, &a);
-    else if (wt == DTYPE_Q4_K) dq_q45_K(mr, false, row, xr, mm->K, &a);
-    else if (wt == DTYPE_Q5_K) dq_q45_K(mr, true, row, xr, mm->K, &a);
-    else dq_q6_K(mr, row, xr, mm->K, &a);
+    if (wt == DTYPE_Q8_0)
+        dq_q8_0(mr, row, xr, mm->K, &a);
+    else if (wt == DTYPE_Q4_0)
+        dq_q4_0(mr, row, xr, mm->K, &a);
+    else if (wt == DTYPE_Q4_K)
+        dq_q45_K(mr, false, row, xr, mm->K, &a);
+    else if (wt == DTYPE_Q5_K)
+        dq_q45_K(mr, true, row, xr, mm->K, &a);
+    else
+        dq_q6_K(mr, row, xr, mm->K, &a);
     dacc_store(mr, &a, mm->y + m * mm->N + n, (size_t)mm->N, mm->bias ? mm->bias + n : NULL);
 }
 
 typedef void (*dtile_fn)(const struct kernels_mm *mm, int64_t m, int64_t n);
-#define DT(name, wt, mr) \
+#define DT(name, wt, mr)                                                                                               \
     static void dt_##name##_##mr(const struct kernels_mm *mm, int64_t m, int64_t n) { dtile(wt, mr, mm, m, n); }
 #define DT_TYPE(name, wt) DT(name, wt, 1) DT(name, wt, 2) DT(name, wt, 3) DT(name, wt, 4)
 DT_TYPE(q8_0, DTYPE_Q8_0)
@@ -830,27 +861,41 @@ DT_TYPE(q4_0, DTYPE_Q4_0)
 DT_TYPE(q4_K, DTYPE_Q4_K)
 DT_TYPE(q5_K, DTYPE_Q5_K)
 DT_TYPE(q6_K, DTYPE_Q6_K)
-#define DE(name) {NULL, dt_##name##_1, dt_##name##_2, dt_##name##_3, dt_##name##_4}
+#define DE(name)                                                                                                       \
+    { NULL, dt_##name##_1, dt_##name##_2, dt_##name##_3, dt_##name##_4 }
 static const dtile_fn dtiles[5][QMR + 1] = {DE(q8_0), DE(q4_0), DE(q4_K), DE(q5_K), DE(q6_K)};
 
 static int qtype_index(enum dtype t) {
     switch (t) {
-    case DTYPE_Q8_0: return 0;
-    case DTYPE_Q4_0: return 1;
-    case DTYPE_Q4_K: return 2;
-    case DTYPE_Q5_K: return 3;
-    default: return 4; /* Q6_K */
+    case DTYPE_Q8_0:
+        return 0;
+    case DTYPE_Q4_0:
+        return 1;
+    case DTYPE_Q4_K:
+        return 2;
+    case DTYPE_Q5_K:
+        return 3;
+    default:
+        return 4; /* Q6_K */
     }
 }
 
+/* Weight rows are read in order; the row about PF_BYTES ahead is prefetched
+ * whole while this one is computed (hardware prefetchers alone leave DRAM
+ * bandwidth unused here). */
 static void run_q_direct(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const dtile_fn *fns = dtiles[qtype_index(mm->wt)];
-    for (int64_t n = n0; n < n1; n++)
+    const int64_t ahead = 1 + (int64_t)(PF_BYTES / mm->w_row_bytes);
+    for (int64_t n = n0; n < n1; n++) {
+        if (n + ahead < n1) {
+            const char *next = (const char *)(mm->w + (size_t)(n + ahead) * mm->w_row_bytes);
+            for (size_t o = 0; o < mm->w_row_bytes; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
+        }
         for (int64_t m = m0; m < m1; m += QMR) fns[m1 - m < QMR ? m1 - m : QMR](mm, m, n);
+    }
 }
 
 /* ---- table ---------------------------------------------------------------------------------- */
-
 
 static bool use_amx(const struct kernels_mm *mm) {
     return mm->bf16_act && mm->M >= KERNELS_AMX_MIN_M && cpu_features_get()->amx_bf16;
@@ -866,24 +911,32 @@ static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
 }
 
 static size_t avx512_mm_thread_bytes(const struct kernels_mm *mm) {
-    if (use_amx(mm)) return kernels_avx512_amx_thread_bytes(mm->K);
+    if (use_amx(mm)) return kernels_avx512_amx_thread_bytes(mm->M, mm->K);
     if (mm->M >= PACK_MIN_M) return (size_t)(PNC + 16) * (size_t)mm->K * sizeof(float);
     return 0;
 }
 
 static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     bool q = dtype_is_quantized(mm->wt), packed = mm->M >= PACK_MIN_M;
-    if (q) packed ? prep_xhat(mm, m0, m1) : prep_xq(mm, m0, m1);
-    else if (use_amx(mm)) kernels_avx512_amx_prep_x(mm, m0, m1);
-    else if (mm->wt == DTYPE_BF16 && !packed) prep_bf16(mm, m0, m1);
-    else if (mm->bf16_act) prep_round(mm, m0, m1);
+    if (q)
+        packed ? prep_xhat(mm, m0, m1) : prep_xq(mm, m0, m1);
+    else if (use_amx(mm))
+        kernels_avx512_amx_prep_x(mm, m0, m1);
+    else if (mm->wt == DTYPE_BF16 && !packed)
+        prep_bf16(mm, m0, m1);
+    else if (mm->bf16_act)
+        prep_round(mm, m0, m1);
 }
 
 static void avx512_mm_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
-    if (use_amx(mm)) kernels_avx512_amx_run(mm, m0, m1, n0, n1, ts);
-    else if (mm->M >= PACK_MIN_M) run_f32_packed(mm, m0, m1, n0, n1, ts);
-    else if (dtype_is_quantized(mm->wt)) run_q_direct(mm, m0, m1, n0, n1);
-    else run_f32_direct(mm, m0, m1, n0, n1);
+    if (use_amx(mm))
+        kernels_avx512_amx_run(mm, m0, m1, n0, n1, ts);
+    else if (mm->M >= PACK_MIN_M)
+        run_f32_packed(mm, m0, m1, n0, n1, ts);
+    else if (dtype_is_quantized(mm->wt))
+        run_q_direct(mm, m0, m1, n0, n1);
+    else
+        run_f32_direct(mm, m0, m1, n0, n1);
 }
 
 static bool avx512_available(const struct cpu_features *f) {

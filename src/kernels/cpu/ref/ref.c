@@ -28,7 +28,8 @@ static float ref_dot(enum dtype wt, const uint8_t *row, const float *x, int64_t 
                 for (int i = 0; i < KERNELS_QK; i++) xh[b + i] = d * (float)q[i];
             }
         } else {
-            for (int64_t j = 0; j < len; j++) xh[j] = bf16_act ? fp16_bf16_to_f32(fp16_f32_to_bf16(x[k + j])) : x[k + j];
+            for (int64_t j = 0; j < len; j++)
+                xh[j] = bf16_act ? fp16_bf16_to_f32(fp16_f32_to_bf16(x[k + j])) : x[k + j];
         }
         for (int64_t j = 0; j < len; j++) acc += xh[j] * w[j];
     }

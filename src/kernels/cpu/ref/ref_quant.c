@@ -103,26 +103,43 @@ static void deq_q8_K(const struct kernels_block_q8_K *b, float *y, int64_t nb) {
 void kernels_ref_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n) {
     int64_t nb = n / dtype_block_size(t);
     switch (t) {
-    case DTYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case DTYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
     case DTYPE_F16:
         for (int64_t i = 0; i < n; i++) dst[i] = fp16_f16_to_f32(((const uint16_t *)src)[i]);
         break;
     case DTYPE_BF16:
         for (int64_t i = 0; i < n; i++) dst[i] = fp16_bf16_to_f32(((const uint16_t *)src)[i]);
         break;
-    case DTYPE_Q8_0: deq_q8_0(src, dst, nb); break;
-    case DTYPE_Q4_0: deq_q4_0(src, dst, nb); break;
-    case DTYPE_Q4_K: deq_q4_K(src, dst, nb); break;
-    case DTYPE_Q5_K: deq_q5_K(src, dst, nb); break;
-    case DTYPE_Q6_K: deq_q6_K(src, dst, nb); break;
-    case DTYPE_Q8_K: deq_q8_K(src, dst, nb); break;
-    default: break; /* callers check kernels_supports() */
+    case DTYPE_Q8_0:
+        deq_q8_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_0:
+        deq_q4_0(src, dst, nb);
+        break;
+    case DTYPE_Q4_K:
+        deq_q4_K(src, dst, nb);
+        break;
+    case DTYPE_Q5_K:
+        deq_q5_K(src, dst, nb);
+        break;
+    case DTYPE_Q6_K:
+        deq_q6_K(src, dst, nb);
+        break;
+    case DTYPE_Q8_K:
+        deq_q8_K(src, dst, nb);
+        break;
+    default:
+        break; /* callers check kernels_supports() */
     }
 }
 
 void kernels_ref_quantize_row(enum dtype t, const float *src, void *dst, int64_t n) {
     switch (t) {
-    case DTYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case DTYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
     case DTYPE_F16:
         for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = fp16_f32_to_f16(src[i]);
         break;
@@ -163,7 +180,8 @@ void kernels_ref_quantize_row(enum dtype t, const float *src, void *dst, int64_t
         }
         break;
     }
-    default: break; /* callers check kernels_supports() */
+    default:
+        break; /* callers check kernels_supports() */
     }
 }
 
