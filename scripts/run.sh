@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a running sgl-c: installs the
-# dependencies, builds, then runs `sglc generate` (the arguments are passed on;
-# with none it uses the embedded default model, stories260K).
+# dependencies, builds, then starts the OpenAI-compatible server
+# (`sglc serve`, on http://127.0.0.1:30000). Arguments are passed to it; with
+# none it serves the embedded default model, stories260K.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build
-exec ./build/sglc generate "$@"
+exec ./build/sglc serve "$@"

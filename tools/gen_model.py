@@ -638,6 +638,7 @@ def gguf_metadata(spec, gguf_type, w):
     # llama3 rope scaling travels as the rope_freqs.weight tensor (llama.cpp's convention).
     tok = spec.tok
     if tok is None:
+        w.add("tokenizer.ggml.model", GV_STR, "none")  # llama.cpp's vocabulary-less model
         return
     v = c["vocab_size"]
     added = {a["id"]: a for a in tok.added}
@@ -830,8 +831,6 @@ def main(argv=None):
         write_hf(spec, args.out, args.dtype, args.shards)
         print(f"gen_model: wrote {args.out} ({args.arch}, {args.dtype})")
     if args.gguf:
-        if spec.tok is None:
-            print("gen_model: warning: GGUF without tokenizer metadata (--tokenizer none)", file=sys.stderr)
         write_gguf(spec, args.gguf, args.gguf_type, args.dtype)
         print(f"gen_model: wrote {args.gguf} ({args.arch}, {args.gguf_type})")
     return 0

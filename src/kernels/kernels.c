@@ -5,14 +5,16 @@
  * cpu_features_get() (a few flag tests). SGLC_DISABLE_AVX512=1 in the
  * environment makes cpu_features hide AVX-512, so the AVX2 tables run.
  *
- * Matmul driver: scratch = [prepared x: M rows][thread 0 panel]...[thread nth-1
- * panel], each part 64-byte aligned; from the caller (kernels_matmul_opts), else
- * from a 32 KiB buffer on the calling thread's stack when that suffices (decode:
- * no allocation per token), else malloc'd for the call. Phase 1 prepares x (quantize/permute rows;
+ * Matmul driver: scratch = [prepared x: round_up(M, KERNELS_XP_ROWS) rows]
+ * [thread 0 panel]...[thread nth-1 panel], each part 64-byte aligned; from the
+ * caller (kernels_matmul_opts), else from a 32 KiB buffer on the calling
+ * thread's stack when that suffices (decode: no allocation per token), else
+ * malloc'd for the call. Phase 1 prepares x (quantize / round / permute rows;
  * inline when small, otherwise split over the pool by rows). Phase 2 splits the
  * output over the pool: by weight rows (N, in units of 16 rows) normally, by
- * activation rows when N is too small to feed every thread. Each thread writes
- * a disjoint block of y. */
+ * activation rows (units of KERNELS_XP_ROWS) when N is too small to feed every
+ * thread. Each thread writes a disjoint block of y; the pool threads read the
+ * caller's stack buffer while the caller waits in threadpool_run. */
 #include "kernels/kernels.h"
 
 #include <math.h>

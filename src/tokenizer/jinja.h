@@ -2,11 +2,13 @@
  *
  * Pipeline: jinja_lex (source -> tokens, with Jinja2's exact whitespace
  * control: -, +, trim_blocks, lstrip_blocks) -> jinja_parse (tokens -> AST,
- * Jinja2's grammar and precedence) -> jinja_eval (tree-walking interpreter
- * with Python value semantics) using jinja_value (values, Python str/repr,
- * ==, <, hashing, JSON in and out), jinja_builtins (filters, tests, methods
- * of str/list/dict, globals) and jinja_unicode (UTF-8 and Python's Unicode
- * predicates and case mappings).
+ * Jinja2's grammar and precedence, compile-time checks) -> jinja_scope
+ * (Jinja2's static symbol analysis, for its few observable effects) ->
+ * jinja_eval (tree-walking interpreter with Python value semantics) using
+ * jinja_value (values, Python str/repr, ==, <, hashing, JSON in and out),
+ * jinja_builtins (attribute/item access, operators, str/list/dict methods,
+ * globals), jinja_filters (filters and tests) and jinja_unicode (UTF-8 and
+ * Python's Unicode predicates and case mappings).
  *
  * Memory: everything is bump-allocated from a struct jinja_arena. The AST and
  * its constants live in the template's arena (read-only after compile); each

@@ -1,10 +1,13 @@
 /* jinja_eval: the tree-walking interpreter for the chat-template AST.
  *
- * Scoping follows what Jinja2's compiler generates:
+ * Scoping follows what Jinja2's compiler generates (names are looked up
+ * through frames at run time; jinja_scope.c supplies, per frame, the names
+ * Jinja2 initialises to `missing`, which read as Undefined until set):
  *  - the root frame holds the render context and top-level {% set %};
- *  - every for-loop iteration runs in a fresh child frame (so assignments in
- *    the body do not leak out and do not survive to the next iteration; a
- *    name read before it is set in an iteration sees the outer value);
+ *  - a for loop's body runs in a child frame that is emptied before every
+ *    iteration (assignments in the body do not leak out and do not survive
+ *    to the next iteration; a name read before it is set in an iteration
+ *    sees the outer value);
  *  - if-blocks share their frame; set-blocks, filter-blocks, with-blocks and
  *    {% generation %} bodies get a child frame;
  *  - macros run in a child of the frame they were defined in, looked up at
@@ -16,6 +19,11 @@
  * Loops pull items lazily through the optional `if` filter, with one item of
  * lookahead for loop.last / loop.nextitem, exactly like jinja2's LoopContext,
  * so side effects in filters and bodies interleave the same way.
+ *
+ * Expressions marked `fold` by the parser are first evaluated the way
+ * Jinja2's compile-time constant folder would (no variables, no calls) and
+ * fall back to normal evaluation when folding would not apply; this only
+ * matters for constant slices of unsliceable values.
  *
  * break/continue travel up as positive return codes. Frames, loop objects and
  * all values live in the render arena. One render = one thread. */

@@ -1,6 +1,8 @@
 /* avx2_matmul: AVX2+FMA+F16C matmul, dequantization and the kernels_isa_avx2
- * table. Same structure as avx512_matmul.c (read its comment first) with
- * 8-lane vectors and 16 registers:
+ * table: the fallback for CPUs without AVX-512. It has only "direct"
+ * dot-product register tiles (accumulators along K, one horizontal sum per
+ * output; 8-lane vectors, 16 registers), used for every M; the packed prefill,
+ * AMX and software-prefetch refinements of avx512_matmul.c are not ported.
  *
  *   f32 engine (F32, F16, BF16; Q4_K/Q5_K/Q6_K rows dequantized into thread
  *     scratch and dotted with x^, the quantized-dequantized activations of the
