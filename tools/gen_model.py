@@ -605,7 +605,8 @@ def gguf_metadata(spec, gguf_type, w):
     c = spec.cfg
     arch = spec.arch
     w.add("general.architecture", GV_STR, arch)
-    w.add("general.name", GV_STR, f"sglc-random-{arch}-{spec.preset}-seed{spec.seed}")
+    shape = spec.preset if spec.preset.startswith(arch) else f"{arch}-{spec.preset}"
+    w.add("general.name", GV_STR, f"sglc-random-{shape}-seed{spec.seed}")
     w.add("general.file_type", GV_U32, GGUF_FILE_TYPE[gguf_type])
     if gguf_type in ("q8_0", "q4_0"):
         w.add("general.quantization_version", GV_U32, 2)

@@ -274,6 +274,7 @@ int cli_generate_main(int argc, char **argv) {
         cli_fail(CMD, "out of memory");
         goto done;
     }
+    if (tokenizer_has_text(m->tok, ids, n_prompt)) detok_stream_continue(ds);
     sampler_state_add_prompt(ss, ids, n_prompt);
     if (o.json && o.top_logprobs > 0) top_arr = cJSON_CreateArray();
 

@@ -133,6 +133,10 @@ int detokenizer_push_text(struct detokenizer *d, const char *text, size_t len) {
     return rc;
 }
 
+void detokenizer_continue(struct detokenizer *d) {
+    if (d->ds) detok_stream_continue(d->ds);
+}
+
 int detokenizer_push(struct detokenizer *d, int32_t id, struct sgl_err *err) {
     if (d->matched >= 0) return 0;
     if (!d->ds) return err_setf(err, ERR_INVALID, "detokenizer: no tokenizer");

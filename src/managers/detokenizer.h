@@ -28,6 +28,8 @@ struct detokenizer *detokenizer_create(const struct tokenizer *tok, bool skip_sp
                                        int32_t n_stop, bool no_stop_trim);
 void detokenizer_destroy(struct detokenizer *d);
 
+/* The output continues the prompt's text (see detok_stream_continue). */
+void detokenizer_continue(struct detokenizer *d);
 /* Detokenizes one more output id and appends its stable text. */
 int detokenizer_push(struct detokenizer *d, int32_t id, struct sgl_err *err);
 /* Appends text directly (what push does with the detokenized piece). */

@@ -20,6 +20,7 @@
 #include "mem_cache/page_allocator.h"
 #include "mem_cache/radix_cache.h"
 #include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
 
 int sched_req_create(struct gen_request *in, uint64_t seq, int32_t max_new, int32_t page_size,
                      const struct tokenizer *tok, int32_t vocab, const int32_t *eos_ids, int n_eos, uint64_t seed,
@@ -43,6 +44,7 @@ int sched_req_create(struct gen_request *in, uint64_t seq, int32_t max_new, int3
         return err_setf(err, ERR_NOMEM, "out of memory for a request");
     }
     memcpy(r->ids, in->input_ids, (size_t)in->n_input * sizeof *r->ids);
+    if (tok && tokenizer_has_text(tok, in->input_ids, (size_t)in->n_input)) detokenizer_continue(r->detok);
     sampler_state_add_prompt(r->ss, r->ids, (size_t)in->n_input);
     for (int i = 0; i < n_eos; i++) r->mask_ids[r->n_mask++] = eos_ids[i];
     for (int32_t i = 0; i < in->n_stop_token_ids; i++) r->mask_ids[r->n_mask++] = in->stop_token_ids[i];

@@ -517,6 +517,20 @@ struct detok_stream *detok_stream_create(const struct tokenizer *tok, bool skip_
     return s;
 }
 
+void detok_stream_continue(struct detok_stream *s) {
+    s->strip_left = 0;
+    s->lead_done = true;
+}
+
+bool tokenizer_has_text(const struct tokenizer *tok, const int32_t *ids, size_t n_ids) {
+    size_t from = n_ids > 8 ? n_ids - 8 : 0; /* the tail is enough to see visible text */
+    char *text = NULL;
+    size_t len = 0;
+    bool has = tokenizer_decode(tok, ids + from, n_ids - from, true, &text, &len, NULL) == 0 && len > 0;
+    free(text);
+    return has;
+}
+
 void detok_stream_destroy(struct detok_stream *s) {
     if (!s) return;
     stream_release(s);

@@ -72,6 +72,13 @@ const char *tokenizer_eos_token(const struct tokenizer *tok);
 struct detok_stream;
 struct detok_stream *detok_stream_create(const struct tokenizer *tok, bool skip_special_tokens);
 void detok_stream_destroy(struct detok_stream *s);
+/* Marks the stream as continuing text already shown (e.g. the prompt): the
+ * decoder's leading-space Strip (SentencePiece) does not apply to its first
+ * piece, so a continuation keeps its space (" upon" after "Once"). */
+void detok_stream_continue(struct detok_stream *s);
+/* True when ids decode to some visible text (skipping special tokens): whether a
+ * generation after them is a continuation. */
+bool tokenizer_has_text(const struct tokenizer *tok, const int32_t *ids, size_t n_ids);
 /* Appends id; *text (malloc'd, may be empty "") receives the new stable text. */
 int detok_stream_push(struct detok_stream *s, int32_t id, char **text, size_t *len, struct sgl_err *err);
 /* Returns whatever is held back (at the end of generation). */

@@ -84,6 +84,11 @@ if ok:
         [s[0]["id"] for s in tl] == j["output_ids"] and all(s[0]["logprob"] <= 0 for s in tl)
 check("top_logprobs", ok, out[:300])
 
+# 4b. A continuation keeps the space that separates it from the prompt (SentencePiece Strip applies
+# only at the start of the text).
+rc, out, err = run("generate", "--prompt", "Once", "--max-new-tokens", "3", "--temperature", "0", "--json")
+check("continuation_keeps_leading_space", rc == 0 and json.loads(out)["text"] == " upon a time", out[:200])
+
 # 5. tokenize / detokenize with the embedded model's SentencePiece vocabulary.
 rc, out, err = run("tokenize", "--text", "Once upon a time")
 ids = json.loads(out) if rc == 0 else None

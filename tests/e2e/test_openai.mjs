@@ -139,7 +139,9 @@ await t.test('streaming completion', async () => {
       if (c.finish_reason) finish = c.finish_reason;
     }
   }
-  assert(chunks >= 10, `several chunks (${chunks})`);
+  // The server sends what is new each time the I/O thread runs, so a fast model on a busy host may have
+  // several tokens in one chunk: require incremental delivery, not one chunk per token.
+  assert(chunks >= 3, `several chunks (${chunks})`);
   assertEq(finish, 'length', 'finish_reason');
   assertEq(usage && usage.completion_tokens, 32, 'usage chunk');
   assert(expectedText.startsWith(text), 'streamed text is the reference prefix');
