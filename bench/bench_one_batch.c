@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     const char *model_path = NULL;
     int input_len = 512, output_len = 128, batch = 1, runs = 3, threads = 0;
     double bw = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -60,7 +60,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_one_batch: unknown option %s\n", a);
             return 2;
         }
-        i++;
     }
     if (input_len < 1 || output_len < 0 || batch < 1 || batch > 1024 || runs < 1 || runs > 100) {
         fprintf(stderr, "bench_one_batch: bad sizes\n");

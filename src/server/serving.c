@@ -887,11 +887,14 @@ int serving_chat_prompt(struct server *s, const struct protocol_request *r, int3
         }
     }
     ok &= cJSON_AddItemReferenceToObject(ctx, "messages", r->messages) != 0;
+    /* As transformers' apply_chat_template: tools is None when absent, and special
+     * tokens the tokenizer lacks are left undefined. */
     if (r->tools) ok &= cJSON_AddItemReferenceToObject(ctx, "tools", r->tools) != 0;
+    else ok &= cJSON_AddNullToObject(ctx, "tools") != NULL;
     ok &= cJSON_AddBoolToObject(ctx, "add_generation_prompt", r->add_generation_prompt) != NULL;
     const char *bos = tokenizer_bos_token(s->tok), *eos = tokenizer_eos_token(s->tok);
-    ok &= cJSON_AddStringToObject(ctx, "bos_token", bos ? bos : "") != NULL;
-    ok &= cJSON_AddStringToObject(ctx, "eos_token", eos ? eos : "") != NULL;
+    if (bos) ok &= cJSON_AddStringToObject(ctx, "bos_token", bos) != NULL;
+    if (eos) ok &= cJSON_AddStringToObject(ctx, "eos_token", eos) != NULL;
     if (!ok) {
         cJSON_Delete(ctx);
         return protocol_fail(err, 500, NULL, "out of memory");

@@ -24,7 +24,7 @@ struct bpe_merges {
         uint64_t key; /* (left << 32 | right) + 1, 0 = empty */
         uint32_t rank;
         int32_t result; /* merged id */
-    } *slot;            /* [mask + 1]: one cache line access per probe */
+    } * slot;           /* [mask + 1]: one cache line access per probe */
     size_t mask, n;
 };
 

@@ -111,10 +111,9 @@ int tokenizer_parse_decoder(struct tokenizer *t, const cJSON *dec, struct sgl_er
             int64_t start = 0, stop = 0;
             json_get_int(e, "start", &start);
             json_get_int(e, "stop", &stop);
-            if (!fuse || strip)
-                return err_setf(err, ERR_INVALID, "decoder: Strip is only supported once, after Fuse");
-            if (!content || strlen(content) == 0 || strlen(content) >= sizeof d->strip_char || start < 0 ||
-                stop < 0 || start > 1 << 20 || stop > 1 << 20)
+            if (!fuse || strip) return err_setf(err, ERR_INVALID, "decoder: Strip is only supported once, after Fuse");
+            if (!content || strlen(content) == 0 || strlen(content) >= sizeof d->strip_char || start < 0 || stop < 0 ||
+                start > 1 << 20 || stop > 1 << 20)
                 return err_setf(err, ERR_FORMAT, "decoder Strip: bad content/start/stop");
             d->strip_char_len = strlen(content);
             memcpy(d->strip_char, content, d->strip_char_len);
@@ -126,7 +125,8 @@ int tokenizer_parse_decoder(struct tokenizer *t, const cJSON *dec, struct sgl_er
         }
         if (r) return r;
     }
-    if (byte_level && others) return err_setf(err, ERR_INVALID, "decoder: ByteLevel combined with others is not supported");
+    if (byte_level && others)
+        return err_setf(err, ERR_INVALID, "decoder: ByteLevel combined with others is not supported");
     if (byte_level) d->kind = TOKENIZER_DEC_BYTE_LEVEL;
     return 0;
 }
@@ -138,7 +138,10 @@ static bool parse_byte_token(const char *s, size_t n, uint8_t *b) {
     int v = 0;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0) return false;
         v = v * 16 + d;
     }
@@ -168,7 +171,8 @@ static size_t apply_ops(const struct tokenizer_decoder *d, const char *s, size_t
                 memcpy(o + ol, to, to_len);
                 ol += to_len;
                 j += op->from_len;
-            } else o[ol++] = cur[j++];
+            } else
+                o[ol++] = cur[j++];
         }
         cur = o;
         cl = ol;
@@ -233,11 +237,14 @@ int tokenizer_build_pieces(struct tokenizer *t, struct sgl_err *err) {
             for (size_t i = 0; i < sl && ok;) {
                 size_t l;
                 int32_t cp = unicode_decode((const uint8_t *)s + i, sl - i, &l);
-                if (cp < 0 || cp >= 512 || rev[cp] < 0) ok = false;
-                else t->piece_arena[o++] = (char)rev[cp];
+                if (cp < 0 || cp >= 512 || rev[cp] < 0)
+                    ok = false;
+                else
+                    t->piece_arena[o++] = (char)rev[cp];
                 i += l;
             }
-            if (ok) len = o;
+            if (ok)
+                len = o;
             else {
                 memcpy(t->piece_arena + len, s, sl);
                 len += sl;
@@ -269,14 +276,14 @@ struct detok_stream {
     size_t n_tok;      /* tokens decoded so far (after skipping) */
     size_t strip_left; /* leading Strip chars still to drop */
     bool lead_done;
-    size_t held_stop;  /* trailing Strip chars held back */
-    char *pend;        /* clean-up: text not yet final */
+    size_t held_stop; /* trailing Strip chars held back */
+    char *pend;       /* clean-up: text not yet final */
     size_t pend_len, pend_cap;
-    char *out;         /* output of the current call */
+    char *out; /* output of the current call */
     size_t out_len, out_cap;
     char *tmp;
     size_t tmp_cap;
-    uint32_t *pos[2];  /* clean-up position lists */
+    uint32_t *pos[2]; /* clean-up position lists */
     uint8_t *nocut;
     size_t pos_cap;
 };
@@ -304,7 +311,7 @@ static const struct {
     const char *pat;
     uint8_t len, keep;
 } CLEAN[10] = {
-    {" .", 2, 2},  {" ?", 2, 2},  {" !", 2, 2},  {" ,", 2, 2},  {" ' ", 3, 2},
+    {" .", 2, 2},    {" ?", 2, 2},  {" !", 2, 2},  {" ,", 2, 2},    {" ' ", 3, 2},
     {" n't", 4, 14}, {" 'm", 3, 6}, {" 's", 3, 6}, {" 've", 4, 14}, {" 're", 4, 14},
 };
 
@@ -369,7 +376,8 @@ static size_t clean_inplace(char *s, size_t n) {
                 for (size_t j = 0; j < pl; j++)
                     if (CLEAN[k].keep & (1u << j)) s[o++] = s[i + j];
                 i += pl;
-            } else s[o++] = s[i++];
+            } else
+                s[o++] = s[i++];
         }
         n = o;
     }
@@ -456,8 +464,7 @@ static int feed_bytes(struct detok_stream *s, const char *p, size_t n) {
 
 static int feed_id(struct detok_stream *s, int32_t id, struct sgl_err *err) {
     const struct tokenizer *t = s->tok;
-    if (id < 0 || id >= t->n_ids)
-        return err_setf(err, ERR_INVALID, "token id %d out of range [0, %d)", id, t->n_ids);
+    if (id < 0 || id >= t->n_ids) return err_setf(err, ERR_INVALID, "token id %d out of range [0, %d)", id, t->n_ids);
     if (s->skip_special && (t->attr[id] & TOKENIZER_ATTR_SPECIAL)) return 0;
     int r = 0;
     bool first = s->n_tok == 0;
@@ -472,8 +479,10 @@ static int feed_id(struct detok_stream *s, int32_t id, struct sgl_err *err) {
         if (t->added_idx[id] < 0 && tokstr) vocab_str(&t->vocab, id, &sl);
         size_t need = (sl + 1) * ops_growth(&t->dec) + 8;
         char *a = malloc(need), *b = malloc(need);
-        if (!a || !b) r = -1;
-        else r = feed_bytes(s, a, apply_ops(&t->dec, tokstr ? tokstr : "", sl, true, a, b));
+        if (!a || !b)
+            r = -1;
+        else
+            r = feed_bytes(s, a, apply_ops(&t->dec, tokstr ? tokstr : "", sl, true, a, b));
         free(a);
         free(b);
     } else {

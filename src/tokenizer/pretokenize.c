@@ -55,9 +55,9 @@ struct pretokenize_step {
     bool split;
 };
 
-#define CL_L UNICODE_LETTER
-#define CL_N UNICODE_NUMBER
-#define CL_S UNICODE_SPACE
+#define CL_L    UNICODE_LETTER
+#define CL_N    UNICODE_NUMBER
+#define CL_S    UNICODE_SPACE
 #define CL_CRLF UNICODE_CRLF
 
 /* ---- scanners ---- */
@@ -176,7 +176,8 @@ static int ensure_pcre2(struct pretokenize_work *w, struct sgl_err *err) {
     w->match_data = pcre2_match_data_create(1, NULL);
     w->match_ctx = pcre2_match_context_create(NULL);
     w->jit_stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    if (!w->match_data || !w->match_ctx || !w->jit_stack) return err_setf(err, ERR_NOMEM, "pre-tokenizer: out of memory");
+    if (!w->match_data || !w->match_ctx || !w->jit_stack)
+        return err_setf(err, ERR_NOMEM, "pre-tokenizer: out of memory");
     pcre2_jit_stack_assign(w->match_ctx, NULL, w->jit_stack);
     return 0;
 }
@@ -217,7 +218,8 @@ static int next_match(const struct pretokenize_step *st, const uint8_t *s, size_
             i += l;
         }
         return 0;
-    case PRETOKENIZE_SCAN_NONE: break;
+    case PRETOKENIZE_SCAN_NONE:
+        break;
     }
     if (st->lit) {
         if (st->lit_len == 0 || st->lit_len > n - from) return 0;
@@ -314,7 +316,8 @@ static int split_piece(const struct pretokenize_step *st, const char *base, size
         } else if (pos < len) {
             seg_s = pos, seg_e = len, flag = false;
             pos = len;
-        } else break;
+        } else
+            break;
         if (st->invert) flag = !flag;
         switch (st->behavior) {
         case BEH_REMOVED:
@@ -324,12 +327,16 @@ static int split_piece(const struct pretokenize_step *st, const char *base, size
             if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s)) goto nomem;
             break;
         case BEH_MERGED_PREV:
-            if (flag && have_prev && !prev_flag && *cnt > 0) w->pc[k][*cnt - 1].len += (uint32_t)(seg_e - seg_s);
-            else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s)) goto nomem;
+            if (flag && have_prev && !prev_flag && *cnt > 0)
+                w->pc[k][*cnt - 1].len += (uint32_t)(seg_e - seg_s);
+            else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s))
+                goto nomem;
             break;
         case BEH_CONTIGUOUS:
-            if (have_prev && flag == prev_flag && *cnt > 0) w->pc[k][*cnt - 1].len += (uint32_t)(seg_e - seg_s);
-            else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s)) goto nomem;
+            if (have_prev && flag == prev_flag && *cnt > 0)
+                w->pc[k][*cnt - 1].len += (uint32_t)(seg_e - seg_s);
+            else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s))
+                goto nomem;
             break;
         case BEH_MERGED_NEXT:
             if (pending) {
@@ -345,7 +352,8 @@ static int split_piece(const struct pretokenize_step *st, const char *base, size
                 pending = true;
                 pend_start = seg_s;
                 pend_end = seg_e;
-            } else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s)) goto nomem;
+            } else if (pc_push(w, k, cnt, off + seg_s, seg_e - seg_s))
+                goto nomem;
             break;
         }
         have_prev = true;
@@ -371,7 +379,8 @@ int pretokenize_run(const struct pretokenize *p, const char *text, size_t n, boo
         const struct pretokenize_piece *in = w->pc[cur];
         int r;
         if (st->kind == STEP_SPLIT || (st->kind == STEP_BYTE_LEVEL && !st->add_prefix_space)) {
-            struct pretokenize_step gpt2 = {.kind = STEP_SPLIT, .scan = PRETOKENIZE_SCAN_GPT2, .behavior = BEH_ISOLATED};
+            struct pretokenize_step gpt2 = {
+                .kind = STEP_SPLIT, .scan = PRETOKENIZE_SCAN_GPT2, .behavior = BEH_ISOLATED};
             if (st->kind == STEP_BYTE_LEVEL && !st->use_regex) continue; /* nothing to do on the bytes */
             const struct pretokenize_step *sp = st->kind == STEP_SPLIT ? st : &gpt2;
             for (size_t i = 0; i < cnt; i++)
@@ -395,8 +404,7 @@ int pretokenize_run(const struct pretokenize *p, const char *text, size_t n, boo
                 } else {
                     bool pre = st->prepend == PREPEND_ALWAYS ||
                                (st->prepend == PREPEND_FIRST && first_section && i == 0 && in[i].off == 0);
-                    bool starts = (len >= st->repl_len && memcmp(src, st->repl, st->repl_len) == 0) ||
-                                  (src[0] == ' ');
+                    bool starts = (len >= st->repl_len && memcmp(src, st->repl, st->repl_len) == 0) || (src[0] == ' ');
                     if (pre && !starts) {
                         memcpy(o + ol, st->repl, st->repl_len);
                         ol += st->repl_len;
@@ -405,7 +413,8 @@ int pretokenize_run(const struct pretokenize *p, const char *text, size_t n, boo
                         if (src[j] == ' ') {
                             memcpy(o + ol, st->repl, st->repl_len);
                             ol += st->repl_len;
-                        } else o[ol++] = src[j];
+                        } else
+                            o[ol++] = src[j];
                     }
                 }
                 if (pc_push(w, nxt, &ncnt, start, ol - start)) goto nomem;
@@ -468,7 +477,8 @@ static int add_step(struct pretokenize *p, struct pretokenize_step **out, struct
 }
 
 /* The White_Space property as PCRE2 class ranges (Oniguruma's \s; PCRE2's UCP \s lacks U+0085). */
-#define WHITE_SPACE_RANGES "\\t-\\r\\x20\\x85\\xA0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+#define WHITE_SPACE_RANGES                                                                                             \
+    "\\t-\\r\\x20\\x85\\xA0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 
 /* Copies an Oniguruma-style pattern for PCRE2, spelling \s as White_Space:
  * outside a class \s -> [ranges] and \S -> [^ranges]; inside a class \s ->
@@ -520,9 +530,12 @@ static char *rewrite_spaces(const char *pat) {
 }
 
 static int set_regex(struct pretokenize_step *st, const char *pat, struct sgl_err *err) {
-    if (strcmp(pat, PRETOKENIZE_PATTERN_QWEN2) == 0) st->scan = PRETOKENIZE_SCAN_QWEN2;
-    else if (strcmp(pat, PRETOKENIZE_PATTERN_LLAMA3) == 0) st->scan = PRETOKENIZE_SCAN_LLAMA3;
-    else if (strcmp(pat, PRETOKENIZE_PATTERN_GPT2) == 0) st->scan = PRETOKENIZE_SCAN_GPT2;
+    if (strcmp(pat, PRETOKENIZE_PATTERN_QWEN2) == 0)
+        st->scan = PRETOKENIZE_SCAN_QWEN2;
+    else if (strcmp(pat, PRETOKENIZE_PATTERN_LLAMA3) == 0)
+        st->scan = PRETOKENIZE_SCAN_LLAMA3;
+    else if (strcmp(pat, PRETOKENIZE_PATTERN_GPT2) == 0)
+        st->scan = PRETOKENIZE_SCAN_GPT2;
     if (st->scan != PRETOKENIZE_SCAN_NONE) return 0;
     int ec;
     PCRE2_SIZE eo;
@@ -544,8 +557,10 @@ static int parse_behavior(const char *b, enum behavior *out) {
     static const struct {
         const char *name;
         enum behavior b;
-    } names[] = {{"Removed", BEH_REMOVED},           {"Isolated", BEH_ISOLATED},
-                 {"MergedWithPrevious", BEH_MERGED_PREV}, {"MergedWithNext", BEH_MERGED_NEXT},
+    } names[] = {{"Removed", BEH_REMOVED},
+                 {"Isolated", BEH_ISOLATED},
+                 {"MergedWithPrevious", BEH_MERGED_PREV},
+                 {"MergedWithNext", BEH_MERGED_NEXT},
                  {"Contiguous", BEH_CONTIGUOUS}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(b, names[i].name) == 0) {
@@ -621,11 +636,16 @@ static int parse_one(const cJSON *c, struct pretokenize *p, int depth, struct sg
         json_get_bool(c, "add_prefix_space", &aps);
         json_get_bool(c, "split", &split);
         st->split = split;
-        if (!ps) st->prepend = aps ? PREPEND_ALWAYS : PREPEND_NEVER;
-        else if (strcmp(ps, "always") == 0) st->prepend = PREPEND_ALWAYS;
-        else if (strcmp(ps, "first") == 0) st->prepend = PREPEND_FIRST;
-        else if (strcmp(ps, "never") == 0) st->prepend = PREPEND_NEVER;
-        else return err_setf(err, ERR_FORMAT, "pre_tokenizer Metaspace: unknown prepend_scheme \"%s\"", ps);
+        if (!ps)
+            st->prepend = aps ? PREPEND_ALWAYS : PREPEND_NEVER;
+        else if (strcmp(ps, "always") == 0)
+            st->prepend = PREPEND_ALWAYS;
+        else if (strcmp(ps, "first") == 0)
+            st->prepend = PREPEND_FIRST;
+        else if (strcmp(ps, "never") == 0)
+            st->prepend = PREPEND_NEVER;
+        else
+            return err_setf(err, ERR_FORMAT, "pre_tokenizer Metaspace: unknown prepend_scheme \"%s\"", ps);
         return 0;
     }
     if (strcmp(type, "Digits") == 0) {

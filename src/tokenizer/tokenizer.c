@@ -333,7 +333,8 @@ int tokenizer_normalize(const struct tokenizer *t, const char *s, size_t n, char
                     memcpy(nb + nl, op->b, op->b_len);
                     nl += op->b_len;
                     k += op->a_len;
-                } else nb[nl++] = cur[k++];
+                } else
+                    nb[nl++] = cur[k++];
             }
             nb[nl] = 0;
             norm_swap(&cur, &cl, &owned, nb, nl);
@@ -417,7 +418,8 @@ static int parse_merges(struct tokenizer *t, const cJSON *merges, struct sgl_err
             a = e->valuestring;
             const char *sp = strchr(a, ' ');
             if (!sp || strchr(sp + 1, ' ')) {
-                r = err_setf(err, ERR_FORMAT, "merges[%zu]: \"%.60s\" is not two tokens separated by one space", rank, a);
+                r = err_setf(err, ERR_FORMAT, "merges[%zu]: \"%.60s\" is not two tokens separated by one space", rank,
+                             a);
                 break;
             }
             la = (size_t)(sp - a);
@@ -446,8 +448,8 @@ static int parse_merges(struct tokenizer *t, const cJSON *merges, struct sgl_err
         int32_t ia = vocab_find(&t->vocab, a, la), ib = vocab_find(&t->vocab, b, lb),
                 im = vocab_find(&t->vocab, buf, la + lb);
         if (ia < 0 || ib < 0 || im < 0) {
-            r = err_setf(err, ERR_FORMAT, "merges[%zu]: \"%.*s\" + \"%.*s\" uses a token that is not in the vocab", rank,
-                         (int)(la > 40 ? 40 : la), a, (int)(lb > 40 ? 40 : lb), b);
+            r = err_setf(err, ERR_FORMAT, "merges[%zu]: \"%.*s\" + \"%.*s\" uses a token that is not in the vocab",
+                         rank, (int)(la > 40 ? 40 : la), a, (int)(lb > 40 ? 40 : lb), b);
             break;
         }
         bpe_merges_add(&t->merges, ia, ib, (uint32_t)rank, im);
@@ -509,8 +511,10 @@ static int parse_post(struct tokenizer *t, const cJSON *c, int depth, struct sgl
                 int32_t id;
                 if (!json_id(x, &id) || id >= t->n_ids || (seen_a ? nq : np) >= 64)
                     return err_setf(err, ERR_FORMAT, "TemplateProcessing: bad id for \"%s\"", name);
-                if (seen_a) post[nq++] = id;
-                else pre[np++] = id;
+                if (seen_a)
+                    post[nq++] = id;
+                else
+                    pre[np++] = id;
             }
         }
         if (!seen_a) return err_setf(err, ERR_FORMAT, "TemplateProcessing: \"single\" lacks sequence A");
@@ -548,7 +552,8 @@ static int parse_config(struct tokenizer *t, const cJSON *cfg, struct sgl_err *e
     json_get_bool(cfg, "clean_up_tokenization_spaces", &cu);
     t->dec.clean_up = cu;
     const cJSON *ct = json_get(cfg, "chat_template");
-    if (cJSON_IsString(ct)) t->chat_template = tokenizer_strdup(ct->valuestring, &fail);
+    if (cJSON_IsString(ct))
+        t->chat_template = tokenizer_strdup(ct->valuestring, &fail);
     else if (cJSON_IsArray(ct)) {
         const cJSON *e;
         cJSON_ArrayForEach(e, ct) {
@@ -599,10 +604,13 @@ static int load_hf(struct tokenizer *t, const cJSON *root, const cJSON *cfg, str
         return err_setf(err, ERR_INVALID, "tokenizer.json: model type \"%s\" is not supported (only BPE)",
                         mtype ? mtype : "(none)");
     if (!cJSON_IsObject(vocab)) return err_setf(err, ERR_FORMAT, "tokenizer.json: model.vocab is not an object");
-    if (merges && !cJSON_IsArray(merges)) return err_setf(err, ERR_FORMAT, "tokenizer.json: model.merges is not an array");
-    const char *cp = json_get_string(model, "continuing_subword_prefix"), *ews = json_get_string(model, "end_of_word_suffix");
+    if (merges && !cJSON_IsArray(merges))
+        return err_setf(err, ERR_FORMAT, "tokenizer.json: model.merges is not an array");
+    const char *cp = json_get_string(model, "continuing_subword_prefix"),
+               *ews = json_get_string(model, "end_of_word_suffix");
     if ((cp && *cp) || (ews && *ews))
-        return err_setf(err, ERR_INVALID, "tokenizer.json: continuing_subword_prefix/end_of_word_suffix are not supported");
+        return err_setf(err, ERR_INVALID,
+                        "tokenizer.json: continuing_subword_prefix/end_of_word_suffix are not supported");
 
     /* Ids: 1 + the largest of the vocab and the added tokens. */
     const cJSON *added = json_get(root, "added_tokens"), *e;
@@ -730,8 +738,10 @@ int tokenizer_load_hf_dir(const char *dir, struct tokenizer **out, struct sgl_er
     snprintf(tj, dl + 32, "%s/tokenizer.json", dir);
     snprintf(tc, dl + 32, "%s/tokenizer_config.json", dir);
     int r;
-    if (access(tj, R_OK) != 0) r = err_setf(err, ERR_NOTFOUND, "%s: no tokenizer.json in this directory", dir);
-    else r = tokenizer_load_hf(tj, access(tc, R_OK) == 0 ? tc : NULL, out, err);
+    if (access(tj, R_OK) != 0)
+        r = err_setf(err, ERR_NOTFOUND, "%s: no tokenizer.json in this directory", dir);
+    else
+        r = tokenizer_load_hf(tj, access(tc, R_OK) == 0 ? tc : NULL, out, err);
     free(tj);
     free(tc);
     return r;
@@ -742,14 +752,15 @@ int tokenizer_load_hf_dir(const char *dir, struct tokenizer **out, struct sgl_er
 /* Per-call cache pre-token -> ids: in a long text most words repeat, and a hit
  * replaces the merge loop (a dozen random probes of the merge table) by one
  * hash lookup. Per call, so the shared tokenizer stays immutable. */
-#define WC_MAX_WORD 64
+#define WC_MAX_WORD    256
 #define WC_MAX_ENTRIES (1 << 16)
+#define WC_MIN_WORDS   64
 struct word_cache {
     uint64_t *slot; /* (hash >> 32 << 32) | (entry + 1); 0 = empty */
     size_t mask;
     struct wc_ent {
         uint32_t key_off, key_len, ids_off, ids_len;
-    } *ent;
+    } * ent;
     size_t n_ent, ent_cap;
     char *keys;
     size_t keys_len, keys_cap;
@@ -827,6 +838,7 @@ struct enc {
     struct bpe_scratch scr;
     struct bpe_ids sym;
     struct word_cache cache;
+    size_t n_words;
     char *map;
     size_t map_cap;
     struct sgl_err *err;
@@ -877,7 +889,8 @@ static int encode_word_uncached(struct enc *e, const uint8_t *w, size_t n) {
             if (id >= 0) {
                 e->sym.v[e->sym.n++] = id;
                 last_unk = false;
-            } else if (push_unk(e, &last_unk)) return enc_nomem(e);
+            } else if (push_unk(e, &last_unk))
+                return enc_nomem(e);
         }
     } else {
         if (t->ignore_merges) {
@@ -898,7 +911,8 @@ static int encode_word_uncached(struct enc *e, const uint8_t *w, size_t n) {
                     for (size_t k = 0; k < l; k++)
                         if (bpe_ids_push(&e->sym, t->byte_ids[w[i + k]])) return enc_nomem(e);
                     last_unk = false;
-                } else if (push_unk(e, &last_unk)) return enc_nomem(e);
+                } else if (push_unk(e, &last_unk))
+                    return enc_nomem(e);
             }
             i += l;
         }
@@ -911,7 +925,8 @@ static int encode_word_uncached(struct enc *e, const uint8_t *w, size_t n) {
 
 static int encode_word(struct enc *e, const uint8_t *w, size_t n) {
     if (n == 0) return 0;
-    if (n > WC_MAX_WORD) return encode_word_uncached(e, w, n);
+    /* Short texts do not repeat enough words to pay for the cache. */
+    if (n > WC_MAX_WORD || ++e->n_words <= WC_MIN_WORDS) return encode_word_uncached(e, w, n);
     uint64_t h = vocab_hash((const char *)w, n);
     const struct wc_ent *c = wc_find(&e->cache, w, n, h);
     if (c) return c->ids_len ? emit_ids(e, e->cache.ids.v + c->ids_off, c->ids_len) : 0;
@@ -1034,15 +1049,16 @@ static int encode_spm_section(struct enc *e, const char *s, size_t n, bool prefi
         if (s[i] == ' ') {
             memcpy(e->map + o, "\xE2\x96\x81", 3);
             o += 3;
-        } else e->map[o++] = s[i];
+        } else
+            e->map[o++] = s[i];
     }
     const struct tokenizer *t = e->t;
     if (bpe_spm_encode(&t->vocab, t->scores, t->byte_ids, t->unk_id, e->map, o, e->out, &e->scr)) return enc_nomem(e);
     return 0;
 }
 
-int tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, bool add_special_tokens,
-                     int32_t **ids, size_t *n_ids, struct sgl_err *err) {
+int tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, bool add_special_tokens, int32_t **ids,
+                     size_t *n_ids, struct sgl_err *err) {
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return err_setf(err, ERR_INVALID, "tokenize: NULL text");
@@ -1072,7 +1088,8 @@ int tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, 
         if (stop > pos) {
             if (tok->model == TOKENIZER_MODEL_SPM)
                 r = encode_spm_section(&e, s + pos, stop - pos, tok->spm_add_space_prefix && prev_special);
-            else r = encode_section(&e, s + pos, stop - pos, pos == 0);
+            else
+                r = encode_section(&e, s + pos, stop - pos, pos == 0);
             if (r) goto done;
             prev_special = false;
         }

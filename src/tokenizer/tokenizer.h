@@ -8,7 +8,16 @@
  *    fallback <0xXX>, U+2581 for spaces) and "gpt2"-style BPE (merges).
  *
  * A tokenizer is immutable after load: encode/decode may run on many threads.
- * Returned buffers are malloc'd and owned by the caller. */
+ * Returned buffers are malloc'd and owned by the caller.
+ *
+ * Semantics follow Hugging Face tokenizers (checked id for id against
+ * @huggingface/tokenizers on a corpus, tests/tokenizer.cmake): added tokens are
+ * matched leftmost-longest before normalization (lstrip/rstrip/single_word/
+ * normalized honoured), invalid UTF-8 input bytes become U+FFFD (maximal
+ * subparts), decode applies clean_up_tokenization_spaces when the config asks
+ * (a config without the key means true, no config at all means false). GGUF
+ * vocabularies follow llama.cpp (SentencePiece: one leading space of the
+ * decoded text is stripped). */
 #ifndef SGLC_TOKENIZER_TOKENIZER_H
 #define SGLC_TOKENIZER_TOKENIZER_H
 
@@ -27,7 +36,7 @@ int tokenizer_load_hf(const char *tokenizer_json, const char *tokenizer_config, 
                       struct sgl_err *err);
 /* Loads tokenizer.json (+ tokenizer_config.json if present) from a model directory. */
 int tokenizer_load_hf_dir(const char *dir, struct tokenizer **out, struct sgl_err *err);
-/* From tokenizer.json text in memory (config_json may be NULL). For tests and fuzzing. */
+/* From tokenizer.json text in memory (len bytes; config_json NUL-terminated or NULL). For tests and fuzzing. */
 int tokenizer_load_hf_memory(const char *tokenizer_json, size_t len, const char *config_json,
                              struct tokenizer **out, struct sgl_err *err);
 /* From a GGUF file's tokenizer.ggml.* metadata. */

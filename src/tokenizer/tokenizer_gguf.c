@@ -63,7 +63,8 @@ static bool arr_num(const void *data, enum gguf_type et, int64_t i, double *out)
         *out = v;
         return true;
     }
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -144,12 +145,15 @@ static int load(struct tokenizer *t, const struct gguf *g, struct sgl_err *err) 
     } else {
         const char *pre = gguf_get_str(g, "tokenizer.ggml.pre", NULL);
         const char *regex;
-        if (!pre || strcmp(pre, "default") == 0 || strcmp(pre, "gpt2") == 0 || strcmp(pre, "gpt-2") == 0) regex = NULL;
-        else if (strcmp(pre, "qwen2") == 0) regex = PRETOKENIZE_PATTERN_QWEN2;
+        if (!pre || strcmp(pre, "default") == 0 || strcmp(pre, "gpt2") == 0 || strcmp(pre, "gpt-2") == 0)
+            regex = NULL;
+        else if (strcmp(pre, "qwen2") == 0)
+            regex = PRETOKENIZE_PATTERN_QWEN2;
         else if (strcmp(pre, "llama3") == 0 || strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama-v3") == 0) {
             regex = PRETOKENIZE_PATTERN_LLAMA3;
             t->ignore_merges = true;
-        } else return err_setf(err, ERR_INVALID, "GGUF tokenizer.ggml.pre \"%s\" is not supported", pre);
+        } else
+            return err_setf(err, ERR_INVALID, "GGUF tokenizer.ggml.pre \"%s\" is not supported", pre);
         if ((r = pretokenize_init_byte_level(&t->pretok, regex, err))) return r;
         if (pre && strcmp(pre, "qwen2") == 0) { /* Qwen2's tokenizer.json normalizes to NFC */
             t->norm = calloc(1, sizeof *t->norm);
@@ -169,8 +173,8 @@ static int load(struct tokenizer *t, const struct gguf *g, struct sgl_err *err) 
         size_t len = 0;
         const char *s = vocab_str(&t->vocab, (int32_t)i, &len);
         if (type == TYPE_UNKNOWN || type == TYPE_CONTROL || type == TYPE_USER) {
-            struct tokenizer_added a = {.content = (char *)s, .len = len, .id = (int32_t)i,
-                                        .special = type != TYPE_USER};
+            struct tokenizer_added a = {
+                .content = (char *)s, .len = len, .id = (int32_t)i, .special = type != TYPE_USER};
             if ((r = tokenizer_add_added(t, &a, err))) return r;
         }
     }

@@ -30,8 +30,13 @@ enum {
 };
 
 /* One normalizer step (HF "normalizer", Sequence flattened). */
-enum tokenizer_norm_kind { TOKENIZER_NORM_FORM, TOKENIZER_NORM_PREPEND, TOKENIZER_NORM_REPLACE,
-                           TOKENIZER_NORM_LOWERCASE, TOKENIZER_NORM_STRIP };
+enum tokenizer_norm_kind {
+    TOKENIZER_NORM_FORM,
+    TOKENIZER_NORM_PREPEND,
+    TOKENIZER_NORM_REPLACE,
+    TOKENIZER_NORM_LOWERCASE,
+    TOKENIZER_NORM_STRIP
+};
 struct tokenizer_norm_op {
     enum tokenizer_norm_kind kind;
     enum unicode_form form;
@@ -49,11 +54,11 @@ struct tokenizer_added {
 
 /* Byte trie over added-token contents for leftmost-longest matching. */
 struct tokenizer_trie {
-    uint8_t first[32];  /* bitmap of first bytes */
-    int32_t *term;      /* [n_nodes] index into tokenizer.added, or -1 */
+    uint8_t first[32]; /* bitmap of first bytes */
+    int32_t *term;     /* [n_nodes] index into tokenizer.added, or -1 */
     size_t n_nodes;
-    uint64_t *ekey;     /* edge hash: (node << 8 | byte) + 1, 0 = empty */
-    int32_t *eval;      /* child node */
+    uint64_t *ekey; /* edge hash: (node << 8 | byte) + 1, 0 = empty */
+    int32_t *eval;  /* child node */
     size_t emask;
 };
 
@@ -75,8 +80,8 @@ struct tokenizer_decoder {
     struct tokenizer_dec_op *ops;
     size_t n_ops;
     bool byte_fallback;
-    bool first_special;   /* some op treats the first token differently */
-    char strip_char[8];   /* whole-text Strip content (UTF-8), "" if none */
+    bool first_special; /* some op treats the first token differently */
+    char strip_char[8]; /* whole-text Strip content (UTF-8), "" if none */
     size_t strip_char_len;
     size_t strip_start, strip_stop;
     bool clean_up; /* HF clean_up_tokenization_spaces */
@@ -84,10 +89,10 @@ struct tokenizer_decoder {
 
 struct tokenizer {
     enum tokenizer_model model;
-    int32_t n_ids;       /* 1 + the largest id */
-    struct vocab vocab;  /* the model's vocabulary (string <-> id) */
-    uint8_t *attr;       /* [n_ids] TOKENIZER_ATTR_* */
-    int32_t *added_idx;  /* [n_ids] index into added[], or -1 */
+    int32_t n_ids;      /* 1 + the largest id */
+    struct vocab vocab; /* the model's vocabulary (string <-> id) */
+    uint8_t *attr;      /* [n_ids] TOKENIZER_ATTR_* */
+    int32_t *added_idx; /* [n_ids] index into added[], or -1 */
 
     /* Decoding: bytes each id contributes (see detokenize.c). */
     uint32_t *piece_off, *piece_len; /* [n_ids] into piece_arena */

@@ -16,6 +16,7 @@
 #define S_ UNICODE_SPACE
 #define C_ (UNICODE_SPACE | UNICODE_CRLF)
 
+/* clang-format off */
 const uint8_t unicode_ascii_class[128] = {
     0,  0,  0,  0,  0,  0,  0,  0,  0,  S_, C_, S_, S_, C_, 0,  0,  /* \t \n \v \f \r */
     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* */
@@ -26,6 +27,7 @@ const uint8_t unicode_ascii_class[128] = {
     0,  L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_,  /* ` a-o */
     L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, L_, 0,  0,  0,  0,  0,   /* p-z */
 };
+/* clang-format on */
 
 size_t unicode_encode(int32_t cp, char out[4]) {
     uint8_t *o = (uint8_t *)out;
@@ -53,8 +55,17 @@ size_t unicode_encode(int32_t cp, char out[4]) {
 
 static bool is_white_space(int32_t cp) {
     switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000: return true;
-    default: return cp >= 0x2000 && cp <= 0x200A;
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+        return true;
+    default:
+        return cp >= 0x2000 && cp <= 0x200A;
     }
 }
 
@@ -67,11 +78,14 @@ unsigned unicode_class(int32_t cp) {
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO: return UNICODE_LETTER;
+    case UTF8PROC_CATEGORY_LO:
+        return UNICODE_LETTER;
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return UNICODE_NUMBER;
-    default: return 0;
+    case UTF8PROC_CATEGORY_NO:
+        return UNICODE_NUMBER;
+    default:
+        return 0;
     }
 }
 
@@ -99,7 +113,8 @@ size_t unicode_utf8_stream_feed(struct unicode_utf8_stream *st, const uint8_t *i
                 out[o++] = (char)b;
                 continue;
             }
-            if (b >= 0xC2 && b <= 0xDF) st->need = 1;
+            if (b >= 0xC2 && b <= 0xDF)
+                st->need = 1;
             else if (b >= 0xE0 && b <= 0xEF) {
                 st->need = 2;
                 if (b == 0xE0) st->lower = 0xA0;
@@ -165,7 +180,8 @@ bool unicode_utf8_valid(const char *s, size_t n) {
         }
         size_t need;
         uint8_t lo = 0x80, hi = 0xBF;
-        if (b >= 0xC2 && b <= 0xDF) need = 1;
+        if (b >= 0xC2 && b <= 0xDF)
+            need = 1;
         else if (b >= 0xE0 && b <= 0xEF) {
             need = 2;
             if (b == 0xE0) lo = 0xA0;
@@ -174,7 +190,8 @@ bool unicode_utf8_valid(const char *s, size_t n) {
             need = 3;
             if (b == 0xF0) lo = 0x90;
             if (b == 0xF4) hi = 0x8F;
-        } else return false;
+        } else
+            return false;
         if (n - i <= need) return false;
         if (p[i + 1] < lo || p[i + 1] > hi) return false;
         for (size_t k = 2; k <= need; k++)
@@ -207,7 +224,7 @@ int unicode_utf8_sanitize(const char *s, size_t n, char **out, size_t *out_len) 
  * a following trailing jamo, itself not inert, could change them. */
 static bool is_norm_inert(int32_t cp, bool compose) {
     if (cp < 0xA0) return true;
-    if (cp >= 0x4E00 && cp <= 0x9FFF) return true; /* CJK unified ideographs */
+    if (cp >= 0x4E00 && cp <= 0x9FFF) return true;  /* CJK unified ideographs */
     if (cp >= 0x1100 && cp <= 0x11FF) return false; /* conjoining jamo */
     if (cp >= 0xAC00 && cp <= 0xD7A3) return compose;
     const utf8proc_property_t *p = utf8proc_get_property(cp);
@@ -217,43 +234,104 @@ static bool is_norm_inert(int32_t cp, bool compose) {
     return true;
 }
 
+/* Normalizes the span s[0..n) into buf (decompose, reorder/compose, re-encode).
+ * Returns the UTF-8 length, or -1. *buf may be replaced by a larger heap buffer. */
+static utf8proc_ssize_t normalize_span(const uint8_t *s, size_t n, utf8proc_option_t opt, utf8proc_int32_t **buf,
+                                       utf8proc_ssize_t *cap, utf8proc_int32_t *stack) {
+    for (;;) {
+        utf8proc_ssize_t r = utf8proc_decompose(s, (utf8proc_ssize_t)n, *buf, *cap, opt);
+        if (r < 0) return -1;
+        if (r <= *cap) return utf8proc_reencode(*buf, r, opt);
+        if (*buf != stack) free(*buf);
+        if (!(*buf = malloc((size_t)r * sizeof **buf))) return -1;
+        *cap = r;
+    }
+}
+
+/* Normalization is local: a character that is inert (see is_norm_inert) is
+ * left alone by every form and separates what comes before it from what comes
+ * after, except that it may compose with the characters that follow. So each
+ * run of non-inert characters, together with the inert character just before
+ * it, is normalized on its own; the output is only allocated once a span
+ * actually changes. */
 int unicode_normalize(enum unicode_form form, const char *s, size_t n, char **out, size_t *out_len) {
     *out = NULL;
     *out_len = n;
     const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    bool inert = true, compose = form == UNICODE_NFC || form == UNICODE_NFKC;
+    bool compose = form == UNICODE_NFC || form == UNICODE_NFKC;
+    utf8proc_option_t opt = UTF8PROC_STABLE;
+    switch (form) {
+    case UNICODE_NFC:
+        opt |= UTF8PROC_COMPOSE;
+        break;
+    case UNICODE_NFD:
+        opt |= UTF8PROC_DECOMPOSE;
+        break;
+    case UNICODE_NFKC:
+        opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+        break;
+    case UNICODE_NFKD:
+        opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+        break;
+    }
+    utf8proc_int32_t stack[64], *buf = stack;
+    utf8proc_ssize_t cap = 64;
+    char *o = NULL;
+    size_t ol = 0, ocap = 0, copied = 0, last_inert = 0, i = 0;
     while (i < n) {
         if (p[i] < 0x80) {
-            i++;
+            last_inert = i++;
             continue;
         }
         size_t l;
         int32_t cp = unicode_decode(p + i, n - i, &l);
-        if (!is_norm_inert(cp, compose)) {
-            inert = false;
-            break;
+        if (is_norm_inert(cp, compose)) {
+            last_inert = i;
+            i += l;
+            continue;
         }
-        i += l;
+        /* Span: the inert character before the run (if not already emitted) through the run. */
+        size_t start = last_inert > copied ? last_inert : copied, j = i + l;
+        while (j < n) {
+            size_t lj;
+            if (is_norm_inert(unicode_decode(p + j, n - j, &lj), compose)) break;
+            j += lj;
+        }
+        utf8proc_ssize_t r = normalize_span(p + start, j - start, opt, &buf, &cap, stack);
+        if (r < 0) goto nomem;
+        bool same = (size_t)r == j - start && memcmp(buf, p + start, j - start) == 0;
+        if (!same || o) {
+            size_t need = ol + (start - copied) + (size_t)r + (n - j) + 1;
+            if (need > ocap) {
+                size_t nc = ocap ? 2 * ocap : n + 64;
+                while (nc < need) nc *= 2;
+                char *no = realloc(o, nc);
+                if (!no) goto nomem;
+                o = no;
+                ocap = nc;
+            }
+            memcpy(o + ol, p + copied, start - copied);
+            ol += start - copied;
+            memcpy(o + ol, buf, (size_t)r);
+            ol += (size_t)r;
+            copied = j;
+        }
+        i = j;
+        last_inert = j;
     }
-    if (inert) return 0;
-    utf8proc_option_t opt = UTF8PROC_STABLE;
-    switch (form) {
-    case UNICODE_NFC: opt |= UTF8PROC_COMPOSE; break;
-    case UNICODE_NFD: opt |= UTF8PROC_DECOMPOSE; break;
-    case UNICODE_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    case UNICODE_NFKD: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    if (buf != stack) free(buf);
+    if (o) {
+        memcpy(o + ol, p + copied, n - copied);
+        ol += n - copied;
+        o[ol] = 0;
+        *out = o;
+        *out_len = ol;
     }
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map(p, (utf8proc_ssize_t)n, &dst, opt);
-    if (r < 0) {
-        /* Only UTF8PROC_ERROR_NOMEM/OVERFLOW can happen on valid input. */
-        free(dst);
-        return -1;
-    }
-    *out = (char *)dst;
-    *out_len = (size_t)r;
     return 0;
+nomem:
+    if (buf != stack) free(buf);
+    free(o);
+    return -1;
 }
 
 int unicode_lowercase(const char *s, size_t n, char **out, size_t *out_len) {

@@ -36,9 +36,12 @@ static inline int32_t unicode_decode(const uint8_t *s, size_t n, size_t *len) {
     }
     *len = l;
     switch (l) {
-    case 1: return c;
-    case 2: return ((int32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
-    case 3: return ((int32_t)(c & 0x0F) << 12) | ((int32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    case 1:
+        return c;
+    case 2:
+        return ((int32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+    case 3:
+        return ((int32_t)(c & 0x0F) << 12) | ((int32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
     default:
         return ((int32_t)(c & 0x07) << 18) | ((int32_t)(s[1] & 0x3F) << 12) | ((int32_t)(s[2] & 0x3F) << 6) |
                (s[3] & 0x3F);

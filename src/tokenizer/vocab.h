@@ -19,10 +19,10 @@ struct vocab {
     int32_t n_ids;
     struct vocab_span {
         uint32_t off, len; /* arena offset (UINT32_MAX if unset) and length */
-    } *span;               /* [n_ids] */
+    } * span;              /* [n_ids] */
     char *arena;
     size_t arena_len, arena_cap;
-    uint64_t *slot; /* [mask + 1] (high 32 bits of the hash) << 32 | (id + 1); 0 = empty */
+    uint64_t *slot;      /* [mask + 1] (high 32 bits of the hash) << 32 | (id + 1); 0 = empty */
     size_t mask, n_used; /* the table doubles when half full (several strings may share an id) */
 };
 

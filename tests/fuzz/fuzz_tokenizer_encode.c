@@ -42,13 +42,14 @@ static char *build_byte_level(const char *pattern, const char *extra) {
     if (!j) abort();
     n += (size_t)snprintf(j + n, cap - n, "{\"model\":{\"type\":\"BPE\",%s\"vocab\":{", extra);
     n += put_byte_vocab(j + n, cap - n);
-    n += (size_t)snprintf(j + n, cap - n,
-                          "\"\xC4\xA0t\":256,\"\xC4\xA0th\":257,\"he\":258,\"\xC4\xA0the\":259,\"\xC4\xA0\xC4\xA0\":260},"
-                          "\"merges\":[\"\xC4\xA0 t\",\"\xC4\xA0t h\",\"h e\",\"\xC4\xA0th e\",\"\xC4\xA0 \xC4\xA0\"]},"
-                          "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
-                          "{\"Regex\":\"%s\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
-                          "\"add_prefix_space\":false,\"use_regex\":false}]},\"decoder\":{\"type\":\"ByteLevel\"},",
-                          pattern);
+    n += (size_t)snprintf(
+        j + n, cap - n,
+        "\"\xC4\xA0t\":256,\"\xC4\xA0th\":257,\"he\":258,\"\xC4\xA0the\":259,\"\xC4\xA0\xC4\xA0\":260},"
+        "\"merges\":[\"\xC4\xA0 t\",\"\xC4\xA0t h\",\"h e\",\"\xC4\xA0th e\",\"\xC4\xA0 \xC4\xA0\"]},"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
+        "{\"Regex\":\"%s\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+        "\"add_prefix_space\":false,\"use_regex\":false}]},\"decoder\":{\"type\":\"ByteLevel\"},",
+        pattern);
     return j;
 }
 
@@ -64,8 +65,9 @@ static struct tokenizer *load(char *json, const char *cfg) {
 }
 
 static void init(void) {
-    const char *qwen2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}"
-                        "\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+";
+    const char *qwen2 =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}"
+        "\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+";
     const char *llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s"
                          "\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+";
     char *a = build_byte_level(qwen2, "");
@@ -73,24 +75,31 @@ static void init(void) {
               "{\"id\":262,\"content\":\"<think>\",\"special\":false,\"normalized\":false}]}");
     g_tok[0] = load(a, NULL);
     char *b = build_byte_level(llama3, "\"ignore_merges\":true,");
-    strcat(b, "\"normalizer\":{\"type\":\"NFC\"},\"added_tokens\":["
-              "{\"id\":261,\"content\":\"<|eot_id|>\",\"special\":true,\"lstrip\":true,\"rstrip\":true,\"normalized\":false},"
-              "{\"id\":262,\"content\":\"[W]\",\"special\":false,\"single_word\":true,\"normalized\":false},"
-              "{\"id\":263,\"content\":\"\xC3\xA9t\xC3\xA9\",\"special\":false,\"normalized\":true}],"
-              "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|eot_id|>\"}},"
-              "{\"Sequence\":{\"id\":\"A\"}}],\"special_tokens\":{\"<|eot_id|>\":{\"ids\":[261]}}}}");
+    strcat(
+        b,
+        "\"normalizer\":{\"type\":\"NFC\"},\"added_tokens\":["
+        "{\"id\":261,\"content\":\"<|eot_id|>\",\"special\":true,\"lstrip\":true,\"rstrip\":true,\"normalized\":false},"
+        "{\"id\":262,\"content\":\"[W]\",\"special\":false,\"single_word\":true,\"normalized\":false},"
+        "{\"id\":263,\"content\":\"\xC3\xA9t\xC3\xA9\",\"special\":false,\"normalized\":true}],"
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|eot_id|>\"}},"
+        "{\"Sequence\":{\"id\":\"A\"}}],\"special_tokens\":{\"<|eot_id|>\":{\"ids\":[261]}}}}");
     g_tok[1] = load(b, "{\"clean_up_tokenization_spaces\":true}");
     size_t cap = 64 * 1024, n = 0;
     char *c = malloc(cap);
     if (!c) abort();
-    n += (size_t)snprintf(c + n, cap - n, "{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\","
-                                          "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"</s>\":2,");
+    n += (size_t)snprintf(c + n, cap - n,
+                          "{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\","
+                          "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"</s>\":2,");
     for (int i = 0; i < 256; i++) n += (size_t)snprintf(c + n, cap - n, "\"<0x%02X>\":%d,", i, 3 + i);
     n += (size_t)snprintf(
         c + n, cap - n,
-        "\"\xE2\x96\x81\":259,\"a\":260,\"b\":261,\"\xE2\x96\x81" "a\":262,\"ab\":263,\"\xE2\x96\x81" "ab\":264,"
-        "\"\xE4\xBD\xA0\":265},\"merges\":[\"\xE2\x96\x81 a\",\"a b\",\"\xE2\x96\x81" "a b\"]},"
-        "\"added_tokens\":[{\"id\":1,\"content\":\"<s>\",\"special\":true},{\"id\":2,\"content\":\"</s>\",\"special\":true}],"
+        "\"\xE2\x96\x81\":259,\"a\":260,\"b\":261,\"\xE2\x96\x81"
+        "a\":262,\"ab\":263,\"\xE2\x96\x81"
+        "ab\":264,"
+        "\"\xE4\xBD\xA0\":265},\"merges\":[\"\xE2\x96\x81 a\",\"a b\",\"\xE2\x96\x81"
+        "a b\"]},"
+        "\"added_tokens\":[{\"id\":1,\"content\":\"<s>\",\"special\":true},{\"id\":2,\"content\":\"</"
+        "s>\",\"special\":true}],"
         "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\xE2\x96\x81\"},"
         "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]},"
         "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d+|[ab]+(?=\\\\S)|\\\\s\"},"
@@ -98,7 +107,8 @@ static void init(void) {
         "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\"}},"
         "{\"Sequence\":{\"id\":\"A\"}},{\"SpecialToken\":{\"id\":\"</s>\"}}],\"special_tokens\":{\"<s>\":{\"ids\":[1]},"
         "\"</s>\":{\"ids\":[2]}}},"
-        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"\xE2\x96\x81\"},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":"
+        "\"\xE2\x96\x81\"},"
         "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" \","
         "\"start\":1,\"stop\":1}]}}");
     g_tok[2] = load(c, NULL);

@@ -9,7 +9,8 @@
 
 #include "tokenizer/tokenizer.h"
 
-static const char k_text[] = "Hello world! <|im_start|>user\n\xE4\xBD\xA0\xE5\xA5\xBD 12345 don't \xF0\x9F\x98\x80 \xFF";
+static const char k_text[] =
+    "Hello world! <|im_start|>user\n\xE4\xBD\xA0\xE5\xA5\xBD 12345 don't \xF0\x9F\x98\x80 \xFF";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nul = memchr(data, 0, size);

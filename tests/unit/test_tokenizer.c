@@ -17,6 +17,8 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
+#include <utf8proc.h> /* the whole-string normalizer, as the oracle of the local one */
+
 #define TOK_DIR SGLC_TEST_DATA_DIR "/tokenizers/"
 #define STORIES SGLC_TEST_DATA_DIR "/models/stories260K/"
 
@@ -51,8 +53,8 @@ static int enc_is(const struct tokenizer *t, const char *s, size_t len, bool spe
     free(ids);
     return ok;
 }
-#define ENC_IS(t, s, special, ...)                                                                          \
-    CHECK(enc_is(t, s, strlen(s), special, (const int32_t[]){__VA_ARGS__},                                  \
+#define ENC_IS(t, s, special, ...)                                                                                     \
+    CHECK(enc_is(t, s, strlen(s), special, (const int32_t[]){__VA_ARGS__},                                             \
                  sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t)))
 
 static int32_t *enc(const struct tokenizer *t, const char *s, size_t len, bool special, size_t *n) {
@@ -69,6 +71,13 @@ static char *dec(const struct tokenizer *t, const int32_t *ids, size_t n, bool s
     struct sgl_err err = {{0}};
     if (tokenizer_decode(t, ids, n, skip, &s, &len, &err)) printf("  decode failed: %s\n", err.msg);
     return s;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
 }
 
 /* The GPT-2 byte -> char map as UTF-8 (for byte-level token strings). */
@@ -203,17 +212,17 @@ TEST(added_tokens) {
         return;
     }
     ENC_IS(t, "abc", false, 257);
-    ENC_IS(t, "ABC", false, 257);                           /* normalizer before the model */
-    ENC_IS(t, "a <sp> b", false, 97, 258, 98);             /* lstrip + rstrip eat the spaces */
+    ENC_IS(t, "ABC", false, 257);              /* normalizer before the model */
+    ENC_IS(t, "a <sp> b", false, 97, 258, 98); /* lstrip + rstrip eat the spaces */
     ENC_IS(t, "a\t\n<sp>\n b", false, 97, 258, 98);
-    ENC_IS(t, "x[W]", false, 120, 91, 119, 93);             /* single_word: glued to a word, not matched */
+    ENC_IS(t, "x[W]", false, 120, 91, 119, 93); /* single_word: glued to a word, not matched */
     ENC_IS(t, "[W]y", false, 91, 119, 93, 121);
-    ENC_IS(t, "x [W] y", false, 120, 32, 259, 32, 121);    /* single_word: free standing */
+    ENC_IS(t, "x [W] y", false, 120, 32, 259, 32, 121); /* single_word: free standing */
     ENC_IS(t, "[W]", false, 259);
-    ENC_IS(t, "aXYb", false, 97, 260, 98);                  /* normalized=true: matched after Lowercase */
-    ENC_IS(t, "<b>", false, 60, 98, 62);                    /* normalized=false: raw text only */
+    ENC_IS(t, "aXYb", false, 97, 260, 98); /* normalized=true: matched after Lowercase */
+    ENC_IS(t, "<b>", false, 60, 98, 62);   /* normalized=false: raw text only */
     ENC_IS(t, "<B>", false, 261);
-    ENC_IS(t, "<a><b>", false, 263);                        /* leftmost-longest */
+    ENC_IS(t, "<a><b>", false, 263); /* leftmost-longest */
     ENC_IS(t, "<a><c>", false, 262, 60, 99, 62);
     ENC_IS(t, "<a<a>", false, 60, 97, 262);
     char *s = dec(t, (const int32_t[]){97, 258, 98, 260, 263}, 5, false);
@@ -235,9 +244,9 @@ TEST(invalid_utf8) {
     } cases[] = {
         {"\xFF", "\xEF\xBF\xBD"},
         {"a\xC3", "a\xEF\xBF\xBD"},
-        {"\xE2\x82", "\xEF\xBF\xBD"},                                  /* truncated: one maximal subpart */
-        {"\xED\xA0\x80x", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDx"},    /* surrogate: three */
-        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                      /* overlong */
+        {"\xE2\x82", "\xEF\xBF\xBD"},                                             /* truncated: one maximal subpart */
+        {"\xED\xA0\x80x", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDx"},               /* surrogate: three */
+        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                                 /* overlong */
         {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* > U+10FFFF */
         {"\xF0\x9F\x98", "\xEF\xBF\xBD"},
         {"\xE4\xBD\xA0\x80\xE5\xA5\xBD", "\xE4\xBD\xA0\xEF\xBF\xBD\xE5\xA5\xBD"},
@@ -275,6 +284,43 @@ TEST(invalid_utf8) {
     d = dec(g_qwen3, ids + 1, 1, false);
     CHECK_STR(d, "\xEF\xBF\xBD");
     free(d);
+}
+
+/* ---- normalization ---- */
+
+TEST(normalize_local) {
+    /* Characters that compose, decompose, reorder or are excluded from composition. */
+    static const int32_t pool[] = {'a',    'e',    'o',    ' ',    'K',    0x301,  0x308,  0x323,  0x327,
+                                   0x344,  0x0F73, 0x0F71, 0x0F72, 0x1100, 0x1161, 0x11A8, 0xAC00, 0xAC01,
+                                   0xFB01, 0x212B, 0x2126, 0xE9,   0xC5,   0x304C, 0x304B, 0x3099, 0x0CC6,
+                                   0x0CD5, 0x0958, 0x1E9B, 0x4E2D, 0xFDFA, 0x2460, 0x1D15E};
+    static const utf8proc_option_t opts[] = {UTF8PROC_COMPOSE, UTF8PROC_DECOMPOSE, UTF8PROC_COMPOSE | UTF8PROC_COMPAT,
+                                             UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT};
+    static const enum unicode_form forms[] = {UNICODE_NFC, UNICODE_NFD, UNICODE_NFKC, UNICODE_NFKD};
+    uint64_t seed = 0x4E4F524D;
+    int bad = 0;
+    for (int trial = 0; trial < 3000 && bad < 3; trial++) {
+        char s[256];
+        size_t n = 0, k = 1 + rng_next(&seed) % 40;
+        for (size_t i = 0; i < k; i++)
+            n += unicode_encode(pool[rng_next(&seed) % (sizeof pool / sizeof pool[0])], s + n);
+        for (int f = 0; f < 4; f++) {
+            utf8proc_uint8_t *want = NULL;
+            utf8proc_ssize_t wl =
+                utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &want, UTF8PROC_STABLE | opts[f]);
+            char *got;
+            size_t gl;
+            CHECK(unicode_normalize(forms[f], s, n, &got, &gl) == 0);
+            const char *g = got ? got : s;
+            if (wl < 0 || (size_t)wl != gl || memcmp(want, g, gl) != 0) {
+                printf("  form %d differs on trial %d\n", f, trial);
+                bad++;
+            }
+            free(want);
+            free(got);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
 }
 
 /* ---- streaming ---- */
@@ -326,19 +372,34 @@ static int stream_ok(const struct tokenizer *t, const int32_t *ids, size_t n, bo
     return ok;
 }
 
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 /* Random id sequences mixing real text, lone bytes of multi-byte characters,
  * special tokens and the tokens HF's clean-up rewrites. */
 static int stream_random(const struct tokenizer *t, uint64_t seed, int trials) {
-    static const char *texts[] = {" ,", " .", " ?", " !", " '", "n't", " n't", "'s", " 's", "'m", "ve", "re", " ",
-                                  "  ", "\xE4\xBD\xA0\xE5\xA5\xBD", "\xF0\x9F\x98\x80", "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9",
-                                  "Hello world", " the", "\n", "\xC3\xA9", "don 't", "I 'm", " ' ", "a"};
+    static const char *texts[] = {" ,",
+                                  " .",
+                                  " ?",
+                                  " !",
+                                  " '",
+                                  "n't",
+                                  " n't",
+                                  "'s",
+                                  " 's",
+                                  "'m",
+                                  "ve",
+                                  "re",
+                                  " ",
+                                  "  ",
+                                  "\xE4\xBD\xA0\xE5\xA5\xBD",
+                                  "\xF0\x9F\x98\x80",
+                                  "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9",
+                                  "Hello world",
+                                  " the",
+                                  "\n",
+                                  "\xC3\xA9",
+                                  "don 't",
+                                  "I 'm",
+                                  " ' ",
+                                  "a"};
     int32_t pool[4096];
     size_t np = 0;
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -362,9 +423,12 @@ static int stream_random(const struct tokenizer *t, uint64_t seed, int trials) {
         size_t n = 1 + rng_next(&seed) % 96;
         for (size_t i = 0; i < n; i++) {
             uint64_t r = rng_next(&seed);
-            if (r % 8 == 0) ids[i] = (int32_t)(rng_next(&seed) % (uint64_t)v);
-            else if (r % 8 == 1) ids[i] = v - 1 - (int32_t)(rng_next(&seed) % 40); /* added / special tokens */
-            else ids[i] = pool[rng_next(&seed) % np];
+            if (r % 8 == 0)
+                ids[i] = (int32_t)(rng_next(&seed) % (uint64_t)v);
+            else if (r % 8 == 1)
+                ids[i] = v - 1 - (int32_t)(rng_next(&seed) % 40); /* added / special tokens */
+            else
+                ids[i] = pool[rng_next(&seed) % np];
         }
         ok = stream_ok(t, ids, n, trial % 2 == 1);
     }
@@ -424,7 +488,8 @@ static void clean_up_reference(char *s) {
                 memcpy(s + o, to[k], tl);
                 o += tl;
                 i += fl;
-            } else s[o++] = s[i++];
+            } else
+                s[o++] = s[i++];
         }
         s[o] = 0;
     }
@@ -599,7 +664,8 @@ static struct tokenizer *gguf_from_hf(const char *name, const struct tokenizer *
     size_t nm = (size_t)cJSON_GetArraySize(merges), k = 0;
     char **ms = calloc(nm, sizeof *ms);
     cJSON_ArrayForEach(e, merges) {
-        if (cJSON_IsString(e)) ms[k] = strdup(e->valuestring);
+        if (cJSON_IsString(e))
+            ms[k] = strdup(e->valuestring);
         else {
             const char *a = e->child->valuestring, *c = e->child->next->valuestring;
             ms[k] = malloc(strlen(a) + strlen(c) + 2);
@@ -646,7 +712,8 @@ static size_t corpus_mismatches(const struct tokenizer *a, const struct tokenize
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         size_t na, nb;
-        int32_t *x = enc(a, lines[i], strlen(lines[i]), false, &na), *y = enc(b, lines[i], strlen(lines[i]), false, &nb);
+        int32_t *x = enc(a, lines[i], strlen(lines[i]), false, &na),
+                *y = enc(b, lines[i], strlen(lines[i]), false, &nb);
         bool same = x && y && na == nb && memcmp(x, y, na * sizeof *x) == 0;
         if (same && decodes) {
             char *dx = dec(a, x, na, false), *dy = dec(b, y, nb, false);
@@ -862,6 +929,7 @@ int main(void) {
     RUN(pretokenizer_cases);
     RUN(added_tokens);
     RUN(invalid_utf8);
+    RUN(normalize_local);
     RUN(detok_stream);
     RUN(clean_up_stream);
     RUN(tiny_spm);

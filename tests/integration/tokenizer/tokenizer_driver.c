@@ -20,9 +20,12 @@ static void put_json_str(FILE *f, const char *s, size_t n) {
     fputc('"', f);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -52,8 +55,10 @@ static int stream_matches(const struct tokenizer *tok, const int32_t *ids, size_
         if (len + pl > cap) {
             cap = 2 * (len + pl);
             char *a = realloc(acc, cap);
-            if (!a) ok = -1;
-            else acc = a;
+            if (!a)
+                ok = -1;
+            else
+                acc = a;
         }
         if (ok > 0) memcpy(acc + len, piece, pl);
         len += pl;
