@@ -439,6 +439,25 @@ static int normalize_content(const cJSON *content, cJSON *dst, struct protocol_e
     return rc;
 }
 
+/* The chat template's inputs besides messages: tools and chat_template_kwargs
+ * (shared by chat completions and /tokenize with messages). */
+static int parse_template_inputs(const cJSON *root, struct protocol_request *r, struct protocol_error *err) {
+    const cJSON *v;
+    if ((v = field(root, "tools"))) {
+        if (!cJSON_IsArray(v)) return protocol_fail(err, 400, "tools", "'tools' must be a list");
+        const cJSON *t;
+        cJSON_ArrayForEach(t, v) if (!cJSON_IsObject(t))
+            return protocol_fail(err, 400, "tools", "each tool must be an object");
+        if (cJSON_GetArraySize(v) > 0 && !(r->tools = cJSON_Duplicate(v, 1))) return oom(err);
+    }
+    if ((v = field(root, "chat_template_kwargs"))) {
+        if (!cJSON_IsObject(v))
+            return protocol_fail(err, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+        if (!(r->chat_template_kwargs = cJSON_Duplicate(v, 1))) return oom(err);
+    }
+    return 0;
+}
+
 /* tool_calls: [{id, type, function: {name, arguments: string|object}}]; arguments
  * given as a JSON string are parsed into an object (templates index into them). */
 static int normalize_tool_calls(const cJSON *tcs, cJSON *dst, struct protocol_error *err) {
@@ -589,21 +608,10 @@ static int parse_openai(const cJSON *root, enum protocol_kind kind, const struct
         r->top_logprobs = (int32_t)tl;
         r->add_generation_prompt = true;
         if ((rc = get_bool(root, "add_generation_prompt", &r->add_generation_prompt, NULL, err))) return rc;
-        if ((v = field(root, "tools"))) {
-            if (!cJSON_IsArray(v)) return protocol_fail(err, 400, "tools", "'tools' must be a list");
-            const cJSON *t;
-            cJSON_ArrayForEach(t, v) if (!cJSON_IsObject(t))
-                return protocol_fail(err, 400, "tools", "each tool must be an object");
-            if (cJSON_GetArraySize(v) > 0 && !(r->tools = cJSON_Duplicate(v, 1))) return oom(err);
-        }
+        if ((rc = parse_template_inputs(root, r, err))) return rc;
         if ((v = field(root, "tool_choice"))) {
             if (!cJSON_IsString(v) || (strcmp(v->valuestring, "auto") && strcmp(v->valuestring, "none")))
                 return protocol_fail(err, 400, "tool_choice", "only tool_choice 'auto' and 'none' are supported");
-        }
-        if ((v = field(root, "chat_template_kwargs"))) {
-            if (!cJSON_IsObject(v))
-                return protocol_fail(err, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
-            if (!(r->chat_template_kwargs = cJSON_Duplicate(v, 1))) return oom(err);
         }
         if ((v = field(root, "response_format"))) {
             const char *t = json_get_string(v, "type");
@@ -721,6 +729,7 @@ int protocol_parse_tokenize(const char *body, size_t len, struct protocol_reques
         out->add_generation_prompt = true;
         rc = normalize_messages(msgs, out, err);
         if (!rc) rc = get_bool(root, "add_generation_prompt", &out->add_generation_prompt, NULL, err);
+        if (!rc) rc = parse_template_inputs(root, out, err);
     }
     if (!rc) rc = get_bool(root, "add_special_tokens", &out->add_special_tokens, NULL, err);
     cJSON_Delete(root);

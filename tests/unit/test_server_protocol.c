@@ -339,6 +339,15 @@ TEST(tokenize_bodies) {
     CHECK_EQ_INT(protocol_parse_tokenize(b, strlen(b), &r, &e), 0);
     CHECK(r.messages && !r.add_generation_prompt);
     protocol_request_free(&r);
+    /* the template inputs reach /tokenize too (enable_thinking changes the rendered prompt) */
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"chat_template_kwargs\":{\"enable_thinking\":false},"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
+    CHECK_EQ_INT(protocol_parse_tokenize(b, strlen(b), &r, &e), 0);
+    CHECK(r.chat_template_kwargs && cJSON_IsFalse(cJSON_GetObjectItem(r.chat_template_kwargs, "enable_thinking")));
+    CHECK(r.tools && cJSON_GetArraySize(r.tools) == 1);
+    protocol_request_free(&r);
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"chat_template_kwargs\":[1]}";
+    CHECK(protocol_parse_tokenize(b, strlen(b), &r, &e) != 0 && e.status == 400);
     b = "{\"prompt\":1}";
     CHECK(protocol_parse_tokenize(b, strlen(b), &r, &e) != 0 && e.status == 400);
     b = "{\"tokens\":[1,2,3]}";
