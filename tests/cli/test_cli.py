@@ -99,6 +99,26 @@ if ids:
 rc, out, err = run("tokenize", "--text", "Once", "--no-special")
 check("tokenize_no_special", rc == 0 and json.loads(out)[0] != 1, out)
 
+# 5b. logits: prefill and decode paths write the same [n][vocab] float32 logits.
+with tempfile.TemporaryDirectory() as tmp:
+    import struct
+    outs = {}
+    for mode in ("prefill", "decode"):
+        path = os.path.join(tmp, mode + ".bin")
+        rc, out, err = run("logits", "--input-ids", "1,403,407,261", "--output", path, "--mode", mode)
+        outs[mode] = open(path, "rb").read() if rc == 0 else b""
+    ok = len(outs["prefill"]) == 4 * 512 * 4 and len(outs["decode"]) == len(outs["prefill"])
+    if ok:
+        a = struct.unpack(f"{4 * 512}f", outs["prefill"])
+        b = struct.unpack(f"{4 * 512}f", outs["decode"])
+        ok = max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    check("logits_prefill_equals_decode", ok, f"sizes {len(outs['prefill'])} {len(outs['decode'])}")
+    one_line_error("logits_needs_output", ["logits", "--input-ids", "1,2"], "--output")
+    one_line_error("logits_bad_mode", ["logits", "--input-ids", "1", "--output", os.path.join(tmp, "x"),
+                                       "--mode", "sideways"], "--mode")
+    one_line_error("logits_bad_ids", ["logits", "--input-ids", "1,abc", "--output", os.path.join(tmp, "x")],
+                   "invalid")
+
 # 6. One-line errors for bad input.
 with tempfile.TemporaryDirectory() as tmp:
     one_line_error("missing_model_path", ["generate", "--model-path", os.path.join(tmp, "nope")], "no such file")
