@@ -116,7 +116,9 @@ check "stream text is cumulative" "$PY" - "$tmp/s1" "$tmp/g1" <<'EOF'
 import json, sys
 evs = [json.loads(l[6:]) for l in open(sys.argv[1], encoding="utf-8") if l.startswith("data: {")]
 full = json.load(open(sys.argv[2], encoding="utf-8"))
-assert len(evs) >= 6, len(evs)
+# The I/O thread sends what is new each time it runs: a fast model on a busy host may put several (or all)
+# tokens in one event, so only the cumulative shape is checked, not the number of events.
+assert len(evs) >= 1, len(evs)
 for a, b in zip(evs, evs[1:]):
     assert b["text"].startswith(a["text"]), (a["text"], b["text"])
     assert b["output_ids"][: len(a["output_ids"])] == a["output_ids"]
