@@ -39,7 +39,7 @@ static size_t weight_bytes(const struct model *m) {
 }
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *dtype = NULL, *quantization = NULL;
     int input_len = 512, output_len = 128, batch = 1, runs = 3, threads = 0;
     double bw = 0;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "--model-path")) model_path = v;
         else if (!strcmp(a, "--input-len")) input_len = atoi(v);
+        else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--quantization")) quantization = v;
         else if (!strcmp(a, "--output-len")) output_len = atoi(v);
         else if (!strcmp(a, "--batch-size")) batch = atoi(v);
         else if (!strcmp(a, "--runs")) runs = atoi(v);
@@ -67,8 +69,8 @@ int main(int argc, char **argv) {
     }
     struct sgl_err err = {{0}};
     struct model *m = NULL;
-    struct model_load_opts opts = {0};
-    int rc = model_path ? model_load(model_path, &opts, &m, &err) : model_load_default(&m, &err);
+    struct model_load_opts opts = {.dtype = dtype, .quantization = quantization};
+    int rc = model_path ? model_load(model_path, &opts, &m, &err) : model_load_default(&opts, &m, &err);
     if (rc) {
         fprintf(stderr, "bench_one_batch: %s\n", err.msg);
         return 1;

@@ -22,6 +22,8 @@ struct server_args {
     const char *served_model_name; /* NULL: model_path, or "stories260K" for the default model */
     const char *chat_template;     /* Jinja file overriding the tokenizer's template, or NULL */
     int64_t context_length;        /* 0: from the model */
+    const char *dtype;             /* NULL/"auto", "bfloat16", "float32" (model_load_opts) */
+    const char *quantization;      /* NULL, "int8", "q4" (model_load_opts) */
     /* HTTP / API */
     const char *host;              /* default 127.0.0.1 */
     int32_t port;                  /* default 30000; 0 picks a free port (printed at start-up) */

@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "Generate text from a prompt. Without --model-path the embedded stories260K model is used.\n\n"
             "  --model-path P        HF model directory or .gguf file\n"
             "  --tokenizer-path P    directory with tokenizer.json (overrides the model's tokenizer)\n"
+            "  --dtype D             auto|bfloat16 (BF16 matmul inputs rounded to bf16) or float32 (exact)\n"
+            "  --quantization Q      int8|q4: convert F32/F16/BF16 weights to 8-bit / 4-bit blocks at load\n"
             "  --prompt TEXT         prompt text (default: empty, i.e. start from BOS)\n"
             "  --input-ids IDS       prompt as token ids (\"1,2,3\"), instead of --prompt\n"
             "  --max-new-tokens N    tokens to generate (default 128)\n"
@@ -47,7 +49,7 @@ static void usage(FILE *f) {
 }
 
 struct gen_opts {
-    const char *model_path, *tokenizer_path, *prompt, *input_ids;
+    const char *model_path, *tokenizer_path, *prompt, *input_ids, *dtype, *quantization;
     long long max_new_tokens, threads, context_length, top_logprobs;
     bool ignore_eos, json;
     struct sampling_params sp;
@@ -77,6 +79,12 @@ static int parse_args(int argc, char **argv, struct gen_opts *o) {
         } else if (!strcmp(a, "--tokenizer-path")) {
             NEED_VALUE();
             o->tokenizer_path = v;
+        } else if (!strcmp(a, "--dtype")) {
+            NEED_VALUE();
+            o->dtype = v;
+        } else if (!strcmp(a, "--quantization")) {
+            NEED_VALUE();
+            o->quantization = v;
         } else if (!strcmp(a, "--prompt")) {
             NEED_VALUE();
             o->prompt = v;
@@ -193,7 +201,7 @@ int cli_generate_main(int argc, char **argv) {
     int ret = 1;
     size_t n_prompt = 0;
 
-    if (cli_load_model(o.model_path, o.tokenizer_path, &m, &err)) {
+    if (cli_load_model(o.model_path, o.tokenizer_path, o.dtype, o.quantization, &m, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }

@@ -19,11 +19,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: sglc logits [--model-path P] --input-ids IDS --output FILE [--mode prefill|decode] "
                "[--threads N]\n"
+               "       [--dtype auto|bfloat16|float32] [--quantization int8|q4]\n"
                "Writes float32 logits [n_tokens][vocab] of the given ids to FILE.\n");
 }
 
 int cli_logits_main(int argc, char **argv) {
-    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *mode = "prefill";
+    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *mode = "prefill", *dtype = NULL,
+               *quantization = NULL;
     long long threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -32,13 +34,16 @@ int cli_logits_main(int argc, char **argv) {
             return 0;
         }
         bool known = !strcmp(a, "--model-path") || !strcmp(a, "--input-ids") || !strcmp(a, "--output") ||
-                     !strcmp(a, "--mode") || !strcmp(a, "--threads");
+                     !strcmp(a, "--mode") || !strcmp(a, "--threads") || !strcmp(a, "--dtype") ||
+                     !strcmp(a, "--quantization");
         if (!known) return cli_fail(CMD, "unknown option '%s' (see 'sglc logits --help')", a);
         if (!(v = cli_opt_value(argc, argv, &i))) return cli_fail(CMD, "%s needs a value", a);
         if (!strcmp(a, "--model-path")) model_path = v;
         else if (!strcmp(a, "--input-ids")) ids_s = v;
         else if (!strcmp(a, "--output")) out_path = v;
         else if (!strcmp(a, "--mode")) mode = v;
+        else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--quantization")) quantization = v;
         else if (!cli_parse_int(v, 1, 1024, &threads)) return cli_fail(CMD, "--threads must be in [1, 1024]");
     }
     if (!ids_s || !out_path) return cli_fail(CMD, "--input-ids and --output are required");
@@ -63,7 +68,7 @@ int cli_logits_main(int argc, char **argv) {
         cli_fail(CMD, "--input-ids is empty");
         goto done;
     }
-    if (cli_load_model(model_path, NULL, &m, &err)) {
+    if (cli_load_model(model_path, NULL, dtype, quantization, &m, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }

@@ -87,9 +87,10 @@ const char *cli_opt_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-int cli_load_model(const char *model_path, const char *tokenizer_path, struct model **out, struct sgl_err *err) {
-    if (!model_path) return model_load_default(out, err);
-    struct model_load_opts opts = {.tokenizer_path = tokenizer_path};
+int cli_load_model(const char *model_path, const char *tokenizer_path, const char *dtype, const char *quantization,
+                   struct model **out, struct sgl_err *err) {
+    struct model_load_opts opts = {.tokenizer_path = tokenizer_path, .dtype = dtype, .quantization = quantization};
+    if (!model_path) return model_load_default(&opts, out, err);
     return model_load(model_path, &opts, out, err);
 }
 
@@ -104,7 +105,7 @@ int cli_load_tokenizer(const char *model_path, const char *tokenizer_path, struc
     *owner_model = NULL;
     const char *p = tokenizer_path ? tokenizer_path : model_path;
     if (!p) {
-        int rc = model_load_default(owner_model, err);
+        int rc = model_load_default(NULL, owner_model, err);
         if (rc) return rc;
         *tok = (*owner_model)->tok;
         return 0;

@@ -197,4 +197,6 @@ float kernels_dot_f32(const float *a, const float *b, int64_t n) { return kernel
 
 void kernels_axpy_f32(float *y, float a, const float *x, int64_t n) { kernels_isa_select()->axpy_f32(y, a, x, n); }
 
+void kernels_attention(const struct kernels_attn *a) { kernels_isa_select()->attention(a); }
+
 const char *kernels_impl_name(enum dtype t) { return kernels_isa_select()->impl_name(t); }

@@ -44,6 +44,7 @@
 
 #include "base/cpu_features.h"
 #include "base/dtype.h"
+#include "kernels/kernels.h"
 
 /* GGUF (ggml) block layouts; f16 values stored as uint16_t. */
 #define KERNELS_QK      32  /* values per Q8_0 / Q4_0 block */
@@ -137,6 +138,7 @@ struct kernels_isa {
     void (*softmax)(float *x, int64_t n);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
+    void (*attention)(const struct kernels_attn *a);
 };
 
 extern const struct kernels_isa kernels_isa_ref;
@@ -160,6 +162,8 @@ size_t kernels_matmul_isa_scratch_size(const struct kernels_isa *isa, int n_thre
 int kernels_ref_quantize_x_block(const float *x, int8_t *q, float *d);
 /* Scalar dequantization of any supported format (the table's dequantize_row for ref). */
 void kernels_ref_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n);
+/* The attention specification (one key at a time, running max / normaliser). */
+void kernels_ref_attention(const struct kernels_attn *a);
 /* Weight quantization (ggml's reference rounding; not a hot path): see kernels_quantize_row. */
 void kernels_ref_quantize_row(enum dtype t, const float *src, void *dst, int64_t n);
 

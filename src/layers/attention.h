@@ -1,6 +1,7 @@
 /* attention: causal multi-head attention with grouped KV heads over the slot
- * pool, one online-softmax pass per (token, head) (FlashAttention's
- * recurrence without tiling). Parallel over (token, head) pairs.
+ * pool: FlashAttention's online softmax over key blocks (kernels_attention), one
+ * work item per (sequence, KV head, block of new tokens), items scheduled
+ * dynamically over the pool.
  *
  *   q   [n_tokens][n_heads * head_dim]      (RoPE applied)
  *   out [n_tokens][n_heads * head_dim]
@@ -19,9 +20,9 @@ struct attention_params {
     float scale; /* usually 1/sqrt(head_dim) */
 };
 
-/* tok_seq[i]: the sequence index of token i (precomputed by the caller). */
-void attention_forward(struct threadpool *pool, const struct attention_params *p, const struct kv_pool *kv,
-                       int64_t layer, const struct forward_batch *b, const int32_t *tok_seq, const float *q,
-                       float *out);
+/* Returns 0, or -1 when a large batch's item list cannot be allocated (out is then
+ * unspecified). Allocates nothing for batches of up to 1024 items. */
+int attention_forward(struct threadpool *pool, const struct attention_params *p, const struct kv_pool *kv,
+                      int64_t layer, const struct forward_batch *b, const float *q, float *out);
 
 #endif

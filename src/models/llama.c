@@ -8,7 +8,8 @@
  *   [qwen3: q,k = rmsnorm_per_head(q,k)] ; q,k = rope(q,k, positions)
  *   kv[layer][slot(token)] = k, v ; a = attention(q, kv) ; x += a.Wo^T
  *   h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
- * then logits = rmsnorm(x[logit rows]).Wlm^T. All activations f32.
+ * then logits = rmsnorm(x[logit rows]).Wlm^T. Activations are f32; matmul inputs are rounded
+ * to bf16 for BF16 weights unless the model was loaded with --dtype float32 (m->bf16_act).
  * Scratch comes from a model_workspace that only grows (no per-step malloc once
  * warmed up). Runs on the caller's thread, fanning kernels out to the pool. */
 #include <math.h>
@@ -27,6 +28,8 @@ struct model_workspace {
     float *buf;
     size_t seq_cap;
     int32_t *tok_seq;
+    size_t mm_cap; /* bytes of matmul scratch */
+    void *mm_scratch;
 };
 
 struct model_workspace *model_workspace_create(void) { return calloc(1, sizeof(struct model_workspace)); }
@@ -35,6 +38,7 @@ void model_workspace_destroy(struct model_workspace *ws) {
     if (!ws) return;
     free(ws->buf);
     free(ws->tok_seq);
+    free(ws->mm_scratch);
     free(ws);
 }
 
@@ -54,6 +58,26 @@ static int workspace_reserve(struct model_workspace *ws, size_t n_floats, size_t
     return 0;
 }
 
+/* One projection: y = x . W^T (+ bias) with the model's activation precision and the
+ * workspace's scratch (grown to the largest need; none in steady state). */
+static void matmul(const struct model *m, struct threadpool *pool, struct model_workspace *ws, const float *x,
+                   int64_t M, int64_t K, const struct tensor *W, const float *bias, float *y) {
+    struct kernels_matmul_opts o = {.bf16_activations = m->bf16_act};
+    size_t need = kernels_matmul_scratch_size(pool ? threadpool_size(pool) : 1, M, K, W->dtype);
+    if (need > ws->mm_cap) {
+        void *nb = malloc(need);
+        if (nb) {
+            free(ws->mm_scratch);
+            ws->mm_scratch = nb;
+            ws->mm_cap = need;
+        }
+    }
+    if (need <= ws->mm_cap) {
+        o.scratch = ws->mm_scratch;
+        o.scratch_bytes = ws->mm_cap;
+    }
+    kernels_matmul_ex(pool, x, M, K, W, bias, y, &o);
+}
 
 static int validate_batch(const struct model *m, const struct kv_pool *kv, const struct forward_batch *b,
                           struct sgl_err *err) {
@@ -110,9 +134,9 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct model_layer *L = &m->layers[l];
         for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->attn_norm, h + i * H, H, eps);
-        kernels_matmul(pool, h, T, H, &L->wq, L->bq, q);
-        kernels_matmul(pool, h, T, H, &L->wk, L->bk, k);
-        kernels_matmul(pool, h, T, H, &L->wv, L->bv, v);
+        matmul(m, pool, ws, h, T, H, &L->wq, L->bq, q);
+        matmul(m, pool, ws, h, T, H, &L->wk, L->bk, k);
+        matmul(m, pool, ws, h, T, H, &L->wv, L->bv, v);
         for (int64_t i = 0; i < T; i++) {
             float *qi = q + i * qd, *ki = k + i * kvd;
             if (L->q_norm) {
@@ -128,20 +152,20 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
             memcpy(kv_pool_k(kv, l, slot), ki, (size_t)kvd * sizeof(float));
             memcpy(kv_pool_v(kv, l, slot), v + i * kvd, (size_t)kvd * sizeof(float));
         }
-        attention_forward(pool, &ap, kv, l, b, ws->tok_seq, q, att);
-        kernels_matmul(pool, att, T, qd, &L->wo, NULL, h);
+        if (attention_forward(pool, &ap, kv, l, b, q, att)) return err_setf(err, ERR_NOMEM, "forward: out of memory");
+        matmul(m, pool, ws, att, T, qd, &L->wo, NULL, h);
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
 
         for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->ffn_norm, h + i * H, H, eps);
-        kernels_matmul(pool, h, T, H, &L->w_gate, NULL, g);
-        kernels_matmul(pool, h, T, H, &L->w_up, NULL, u);
+        matmul(m, pool, ws, h, T, H, &L->w_gate, NULL, g);
+        matmul(m, pool, ws, h, T, H, &L->w_up, NULL, u);
         kernels_silu_mul(g, u, g, (int64_t)n_ff);
-        kernels_matmul(pool, g, T, I, &L->w_down, NULL, h);
+        matmul(m, pool, ws, g, T, I, &L->w_down, NULL, h);
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
     }
     /* final norm of the rows that need logits, packed into h */
     for (int32_t r = 0; r < b->n_logits; r++)
         kernels_rmsnorm(x + (int64_t)b->logit_idx[r] * H, m->final_norm, h + (int64_t)r * H, H, eps);
-    if (b->n_logits > 0) kernels_matmul(pool, h, b->n_logits, H, &m->lm_head, NULL, logits);
+    if (b->n_logits > 0) matmul(m, pool, ws, h, b->n_logits, H, &m->lm_head, NULL, logits);
     return 0;
 }

@@ -17,11 +17,16 @@
  * lm_head.weight                            output.weight            (absent when tied) */
 #include "models/model.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/log.h"
+#include "base/threadpool.h"
 #include "kernels/kernels.h"
 #include "model_loader/gguf.h"
 #include "models/default_model.h"
@@ -165,8 +170,163 @@ static int map_weights(struct loader *ld, struct sgl_err *err) {
     return 0;
 }
 
+static bool str_in(const char *s, const char *const *set) {
+    for (; *set; set++)
+        if (!strcmp(s, *set)) return true;
+    return false;
+}
+
+int model_check_load_opts(const struct model_load_opts *opts, struct sgl_err *err) {
+    static const char *const dtypes[] = {"auto", "bfloat16", "float32", "float", NULL};
+    static const char *const quants[] = {"int8", "q4", NULL};
+    if (!opts) return 0;
+    if (opts->dtype && !str_in(opts->dtype, dtypes))
+        return err_setf(err, ERR_INVALID, "unsupported --dtype '%s' (auto, bfloat16, float32)", opts->dtype);
+    if (opts->quantization && !str_in(opts->quantization, quants))
+        return err_setf(err, ERR_INVALID, "unsupported --quantization '%s' (int8, q4)", opts->quantization);
+    return 0;
+}
+
+/* ---- load-time quantization (--quantization) ---------------------------------------------- */
+
+struct quant_job {
+    struct tensor *t;  /* rewritten in place to point into the model's quant_buf */
+    struct tensor src; /* the checkpoint's tensor */
+    enum dtype to;
+    uint8_t *dst;
+};
+
+struct quant_ctx {
+    struct quant_job *jobs;
+    int n_jobs;
+    int64_t total_rows, max_k;
+    atomic_bool failed;
+};
+
+/* Rows of all jobs, split evenly over the threads (one f32 row buffer each). */
+static void quant_task(void *ctx, int ith, int nth) {
+    const struct quant_ctx *q = ctx;
+    long long lo, hi;
+    threadpool_split(q->total_rows, ith, nth, &lo, &hi);
+    float *row = malloc((size_t)q->max_k * sizeof(float));
+    if (!row) {
+        atomic_store(&((struct quant_ctx *)ctx)->failed, true);
+        return;
+    }
+    int64_t base = 0;
+    for (int j = 0; j < q->n_jobs && base < hi; j++) {
+        const struct quant_job *jb = &q->jobs[j];
+        int64_t rows = jb->src.shape[0], K = jb->src.shape[1];
+        int64_t r0 = lo > base ? lo - base : 0, r1 = hi - base < rows ? hi - base : rows;
+        for (int64_t r = r0; r < r1; r++) {
+            kernels_dequantize_row(jb->src.dtype, tensor_row(&jb->src, r), row, K);
+            kernels_quantize_row(jb->to, row, jb->dst + (size_t)r * dtype_row_bytes(jb->to, K), K);
+        }
+        base += rows;
+    }
+    free(row);
+}
+
+/* Drops the checkpoint pages of a converted tensor from memory (they are re-read from
+ * the file if ever touched again); the mapping itself stays valid. */
+static void release_pages(const struct tensor *t) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t a = (uintptr_t)t->data, e = a + dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
+    uintptr_t a2 = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), e2 = e & ~((uintptr_t)pg - 1);
+    if (e2 > a2) (void)madvise((void *)a2, e2 - a2, MADV_DONTNEED);
+}
+
+static int quantize_weights(struct model *m, const char *path, const char *mode, bool file_backed,
+                            struct sgl_err *err) {
+    const struct model_config *c = &m->cfg;
+    enum dtype to = !strcmp(mode, "int8") ? DTYPE_Q8_0 : DTYPE_Q4_0;
+    int cap = (int)c->n_layers * 7 + 1, n = 0;
+    struct quant_job *jobs = calloc((size_t)cap, sizeof *jobs);
+    if (!jobs) return err_setf(err, ERR_NOMEM, "%s: out of memory", path);
+    int kept = 0;
+    for (int l = 0; l <= c->n_layers; l++) {
+        struct tensor *ts[7];
+        int nt;
+        if (l < c->n_layers) {
+            struct model_layer *L = &m->layers[l];
+            struct tensor *lts[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            memcpy(ts, lts, sizeof ts);
+            nt = 7;
+        } else {
+            ts[0] = &m->lm_head;
+            nt = 1;
+        }
+        for (int i = 0; i < nt; i++) {
+            struct tensor *t = ts[i];
+            bool dense = t->dtype == DTYPE_F32 || t->dtype == DTYPE_F16 || t->dtype == DTYPE_BF16;
+            if (!dense || t->shape[1] % 32 != 0) {
+                kept++;
+                continue;
+            }
+            jobs[n++] = (struct quant_job){.t = t, .src = *t, .to = l == c->n_layers ? DTYPE_Q8_0 : to};
+        }
+    }
+    size_t total = 0;
+    int64_t rows = 0;
+    for (int j = 0; j < n; j++) {
+        total += dtype_row_bytes(jobs[j].to, jobs[j].src.shape[1]) * (size_t)jobs[j].src.shape[0];
+        total = (total + 63) & ~(size_t)63;
+        rows += jobs[j].src.shape[0];
+    }
+    if (n == 0) {
+        free(jobs);
+        LOG_INFO("--quantization %s: no F32/F16/BF16 projection to convert (%d kept as stored)", mode, kept);
+        return 0;
+    }
+    uint8_t *buf = NULL;
+    if (posix_memalign((void **)&buf, 64, total)) {
+        free(jobs);
+        return err_setf(err, ERR_NOMEM, "%s: out of memory converting the weights to %s (%zu MiB)", path, mode,
+                        total >> 20);
+    }
+    size_t off = 0;
+    for (int j = 0; j < n; j++) {
+        jobs[j].dst = buf + off;
+        off += dtype_row_bytes(jobs[j].to, jobs[j].src.shape[1]) * (size_t)jobs[j].src.shape[0];
+        off = (off + 63) & ~(size_t)63;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct threadpool *pool = threadpool_create(ncpu > 0 ? (int)ncpu : 1);
+    struct quant_ctx q = {.jobs = jobs, .n_jobs = n, .total_rows = rows};
+    atomic_init(&q.failed, false);
+    for (int j = 0; j < n; j++)
+        if (jobs[j].src.shape[1] > q.max_k) q.max_k = jobs[j].src.shape[1];
+    if (pool) {
+        threadpool_run(pool, quant_task, &q);
+        threadpool_destroy(pool);
+    } else {
+        quant_task(&q, 0, 1);
+    }
+    if (atomic_load(&q.failed)) {
+        free(jobs);
+        free(buf);
+        return err_setf(err, ERR_NOMEM, "%s: out of memory converting the weights to %s", path, mode);
+    }
+    bool lm_tied = m->lm_head.data == m->embed.data;
+    for (int j = 0; j < n; j++) {
+        struct tensor *t = jobs[j].t;
+        t->dtype = jobs[j].to;
+        t->data = jobs[j].dst;
+        if (file_backed && !(t == &m->lm_head && lm_tied)) release_pages(&jobs[j].src);
+    }
+    free(jobs);
+    m->quant_buf = buf;
+    m->quant_bytes = total;
+    m->quantization = !strcmp(mode, "int8") ? "int8" : "q4";
+    LOG_INFO("--quantization %s: %d matrices converted (%.1f MiB)%s", mode, n, (double)total / (1 << 20),
+             kept ? ", others kept as stored" : "");
+    return 0;
+}
+
 /* Maps the weights of m (config, tokenizer and checkpoint already open). */
-static int model_finish(struct model *m, const char *path, struct sgl_err *err) {
+static int model_finish(struct model *m, const char *path, const struct model_load_opts *opts, bool file_backed,
+                        struct sgl_err *err) {
     const struct model_config *c = &m->cfg;
     if (tokenizer_vocab_size(m->tok) > c->vocab_size)
         return err_setf(err, ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %lld", path,
@@ -193,6 +353,9 @@ static int model_finish(struct model *m, const char *path, struct sgl_err *err) 
             m->rope.inv_freq[i] /= factors[i];
         }
     }
+    m->bf16_act = !(opts && opts->dtype && (!strcmp(opts->dtype, "float32") || !strcmp(opts->dtype, "float")));
+    if (opts && opts->quantization && (rc = quantize_weights(m, path, opts->quantization, file_backed, err)))
+        return rc;
     return 0;
 }
 
@@ -204,6 +367,7 @@ int model_load(const char *path, const struct model_load_opts *opts, struct mode
     if (!m) return err_setf(err, ERR_NOMEM, "out of memory");
     int rc;
     const char *tok_path = opts ? opts->tokenizer_path : NULL;
+    if ((rc = model_check_load_opts(opts, err))) goto fail;
     if (S_ISDIR(st.st_mode)) {
         if ((rc = model_config_load_hf_dir(path, &m->cfg, err))) goto fail;
         if ((rc = safetensors_open(path, &m->st, err))) goto fail;
@@ -217,7 +381,7 @@ int model_load(const char *path, const struct model_load_opts *opts, struct mode
         rc = err_setf(err, ERR_FORMAT, "%s: not a model directory or a GGUF file", path);
         goto fail;
     }
-    if ((rc = model_finish(m, path, err))) goto fail;
+    if ((rc = model_finish(m, path, opts, true, err))) goto fail;
     *out = m;
     return 0;
 fail:
@@ -225,14 +389,15 @@ fail:
     return rc;
 }
 
-int model_load_default(struct model **out, struct sgl_err *err) {
+int model_load_default(const struct model_load_opts *opts, struct model **out, struct sgl_err *err) {
     *out = NULL;
+    int rc = model_check_load_opts(opts, err);
+    if (rc) return rc;
     size_t size;
     const void *data = default_model_data(&size);
     const char *name = DEFAULT_MODEL_NAME " (embedded)";
     struct model *m = calloc(1, sizeof *m);
     if (!m) return err_setf(err, ERR_NOMEM, "out of memory");
-    int rc;
     if ((rc = gguf_open_memory(data, size, name, &m->gguf, err)) ||
         (rc = model_config_from_gguf(m->gguf, &m->cfg, err)) || (rc = tokenizer_load_gguf(m->gguf, &m->tok, err)))
         goto fail;
@@ -240,7 +405,7 @@ int model_load_default(struct model **out, struct sgl_err *err) {
     /* As in llama2.c's run.c, BOS delimits stories: the model ends a story by emitting it. */
     if (m->cfg.bos_token_id >= 0 && m->cfg.n_eos < MODEL_CONFIG_MAX_EOS)
         m->cfg.eos_token_ids[m->cfg.n_eos++] = m->cfg.bos_token_id;
-    if ((rc = model_finish(m, name, err))) goto fail;
+    if ((rc = model_finish(m, name, opts, false, err))) goto fail;
     *out = m;
     return 0;
 fail:
@@ -256,5 +421,6 @@ void model_destroy(struct model *m) {
     rotary_free(&m->rope);
     free(m->layers);
     free(m->f32_arena);
+    free(m->quant_buf);
     free(m);
 }

@@ -44,16 +44,34 @@ struct model {
     struct safetensors *st;
     struct gguf *gguf;
     float *f32_arena; /* converted small vectors */
+    /* Numerics and weight format chosen at load (model_load_opts). */
+    bool bf16_act;          /* BF16 weights: matmul inputs rounded to bf16 (kernels_matmul_opts) */
+    uint8_t *quant_buf;     /* weights converted by --quantization, or NULL */
+    size_t quant_bytes;
+    const char *quantization; /* "int8", "q4" or NULL */
 };
 
 struct model_load_opts {
     const char *tokenizer_path; /* directory with tokenizer.json, or NULL to use the model's */
+    /* Activation precision, SGLang's --dtype: NULL/"auto"/"bfloat16" round the inputs of
+     * matmuls with BF16 weights to bf16 (as HF BF16 inference and llama.cpp do; the AMX
+     * prefill path needs it); "float32"/"float" keeps them exact f32. Other weight
+     * dtypes always take f32 inputs (quantized: 8-bit blocks, kernels.h). */
+    const char *dtype;
+    /* Load-time weight conversion of F32/F16/BF16 projection matrices: NULL (none),
+     * "int8" (Q8_0 blocks) or "q4" (Q4_0 blocks; the LM head is kept at Q8_0, as
+     * llama-quantize keeps it at 6 bits). Already-quantized GGUF tensors are kept. */
+    const char *quantization;
 };
+
+/* Validates a --dtype / --quantization value; 0 or ERR_INVALID with a one-line message. */
+int model_check_load_opts(const struct model_load_opts *opts, struct sgl_err *err);
 
 /* path: an HF model directory (config.json + safetensors + tokenizer.json) or a .gguf file. */
 int model_load(const char *path, const struct model_load_opts *opts, struct model **out, struct sgl_err *err);
-/* Loads the embedded default model (stories260K; context length 512). */
-int model_load_default(struct model **out, struct sgl_err *err);
+/* Loads the embedded default model (stories260K; context length 512); opts may be NULL
+ * (its tokenizer_path is ignored). */
+int model_load_default(const struct model_load_opts *opts, struct model **out, struct sgl_err *err);
 void model_destroy(struct model *m);
 
 /* Scratch for forward passes of up to max_tokens tokens and max_logits logits rows;

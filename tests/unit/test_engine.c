@@ -809,7 +809,7 @@ TEST(logprobs) {
 int main(void) {
     struct model *m = NULL;
     struct sgl_err err = {{0}};
-    if (model_load_default(&m, &err)) {
+    if (model_load_default(NULL, &m, &err)) {
         printf("cannot load the default model: %s\n", err.msg);
         return 1;
     }

@@ -10,7 +10,8 @@
  *     to bf16 first in the "exact" sum with bf16 activations); quantized weights
  *     (x quantized per 32) add sum_b (amax_b / 254) * sum_{i in b} |w_i|
  *   dequantization variant vs ref: 1e-6 relative (fused vs separate multiply-add)
- *   element-wise ops: 2e-6 relative (dot: 1e-6 * sum |a b|). */
+ *   element-wise ops: 2e-6 relative (dot: 1e-6 * sum |a b|)
+ *   attention: |do| <= 2e-5 against a double-precision two-pass softmax (|v| <= 1). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -562,6 +563,84 @@ TEST(softmax_hand) {
     CHECK_NEAR(x[2], 1.0 / z, 1e-6);
 }
 
+/* ---- attention ---------------------------------------------------------------------------- */
+
+/* Every variant against a direct double-precision softmax (two passes, no online
+ * recurrence), on scattered slots, per-row causal limits and head sizes that take
+ * the SIMD path (multiples of 16) and the fallback (others). Scores are scaled up
+ * (|s| up to ~40) so the running-max rescaling matters. Bound: |do| <= 2e-5 max|v|. */
+static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long seed) {
+    int64_t stride = hd + 16, n_slots = n_kv * 2 + 3;
+    float *k = malloc((size_t)(n_slots * stride) * sizeof(float)), *v = malloc((size_t)(n_slots * stride) * sizeof(float));
+    float *q = malloc((size_t)(R * hd) * sizeof(float)), *o = malloc((size_t)(R * hd) * sizeof(float));
+    int32_t *slots = malloc((size_t)n_kv * sizeof(int32_t)), nvalid[KERNELS_ATTN_MAX_ROWS];
+    double *sc = malloc((size_t)n_kv * sizeof(double));
+    const float *qr[KERNELS_ATTN_MAX_ROWS];
+    float *orow[KERNELS_ATTN_MAX_ROWS];
+    unsigned long long s = seed;
+    for (int64_t i = 0; i < n_slots * stride; i++) {
+        k[i] = rnd_nz(&s);
+        v[i] = rnd_nz(&s);
+    }
+    for (int64_t i = 0; i < R * hd; i++) q[i] = rnd_nz(&s) * 3.0f;
+    for (int64_t j = 0; j < n_kv; j++) slots[j] = (int32_t)((j * 7 + 3) % n_slots); /* scattered, distinct */
+    for (int64_t r = 0; r < R; r++) {
+        qr[r] = q + r * hd;
+        orow[r] = o + r * hd;
+        /* causal-like limits (the last rows see everything), and a few random ones */
+        int64_t lim = n_kv - (R - 1 - r) / 2;
+        if (r % 5 == 3) lim = 1 + (int64_t)(test_randf(&s) * 0.5f + 0.5f) * (n_kv - 1);
+        nvalid[r] = (int32_t)(lim < 1 ? 1 : lim);
+    }
+    struct kernels_attn a = {.n_rows = R, .head_dim = hd, .n_kv = n_kv, .q = qr, .o = orow, .n_valid = nvalid,
+                             .k = k, .v = v, .slots = slots, .kv_stride = stride, .scale = 1.0f / sqrtf((float)hd) * 4.0f};
+    for (int vi = 0; vi < N_ISAS; vi++) {
+        const struct kernels_isa *isa = g_isas[vi];
+        if (!isa->available(cpu_features_get())) continue;
+        memset(o, 0xff, (size_t)(R * hd) * sizeof(float)); /* NaN: every output must be written */
+        isa->attention(&a);
+        double worst = 0;
+        for (int64_t r = 0; r < R; r++) {
+            double mx = -INFINITY, z = 0;
+            for (int64_t j = 0; j < nvalid[r]; j++) {
+                const float *kj = k + (int64_t)slots[j] * stride;
+                double d = 0;
+                for (int64_t e = 0; e < hd; e++) d += (double)qr[r][e] * kj[e];
+                sc[j] = d * a.scale;
+                if (sc[j] > mx) mx = sc[j];
+            }
+            for (int64_t j = 0; j < nvalid[r]; j++) z += exp(sc[j] - mx);
+            for (int64_t e = 0; e < hd; e++) {
+                double want = 0;
+                for (int64_t j = 0; j < nvalid[r]; j++) want += exp(sc[j] - mx) / z * v[(int64_t)slots[j] * stride + e];
+                double err = fabs((double)orow[r][e] - want);
+                if (!(err <= worst)) worst = isnan(err) ? INFINITY : err;
+            }
+        }
+        if (!(worst <= 2e-5)) {
+            printf("  attention %s hd %lld R %lld n_kv %lld: max error %g\n", isa->name, (long long)hd, (long long)R,
+                   (long long)n_kv, worst);
+            CHECK(worst <= 2e-5);
+        }
+    }
+    free(k);
+    free(v);
+    free(q);
+    free(o);
+    free(slots);
+    free(sc);
+}
+
+TEST(attention_variants) {
+    static const int64_t hds[] = {8, 16, 64, 80, 128, 256};
+    static const int64_t Rs[] = {1, 2, 3, 16, 32};
+    static const int64_t nkvs[] = {1, 5, 63, 64, 65, 200};
+    unsigned long long seed = 1;
+    for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+        for (size_t r = 0; r < sizeof Rs / sizeof *Rs; r++)
+            for (size_t n = 0; n < sizeof nkvs / sizeof *nkvs; n++) attn_case(hds[h], Rs[r], nkvs[n], seed++);
+}
+
 TEST(impl_names) {
     for (int t = 0; t < DTYPE_COUNT; t++) {
         if (!kernels_supports((enum dtype)t)) continue;
@@ -587,6 +666,7 @@ int main(void) {
     RUN(dequant_variants);
     RUN(elementwise_variants);
     RUN(softmax_hand);
+    RUN(attention_variants);
     RUN(impl_names);
     RUN(matmul_rejects_bad_shape);
     RUN(matmul_public_scratch);

@@ -613,4 +613,5 @@ const struct kernels_isa kernels_isa_avx2 = {
     .softmax = kernels_avx2_softmax,
     .dot_f32 = kernels_avx2_dot_f32,
     .axpy_f32 = kernels_avx2_axpy_f32,
+    .attention = kernels_ref_attention, /* AVX2 machines run the scalar attention (not tuned) */
 };

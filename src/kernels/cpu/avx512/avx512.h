@@ -16,6 +16,8 @@ void kernels_avx512_silu_mul(const float *gate, const float *up, float *out, int
 void kernels_avx512_softmax(float *x, int64_t n);
 float kernels_avx512_dot_f32(const float *a, const float *b, int64_t n);
 void kernels_avx512_axpy_f32(float *y, float a, const float *x, int64_t n);
+/* kernels_attention for head_dim a multiple of 16 (others go to the reference). */
+void kernels_avx512_attention(const struct kernels_attn *a);
 
 /* AMX-BF16 engine for BF16 weights with bf16 activations (mm->bf16_act), used
  * for M >= KERNELS_AMX_MIN_M when cpu_features reports amx_bf16. Same protocol
@@ -25,6 +27,23 @@ size_t kernels_avx512_amx_xp_row_bytes(int64_t K);
 size_t kernels_avx512_amx_thread_bytes(int64_t M, int64_t K);
 void kernels_avx512_amx_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
 void kernels_avx512_amx_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts);
+
+/* e^x for x in [-104, 88.7] (clamped outside). */
+static inline __attribute__((always_inline)) __m512 kernels_avx512_exp(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(e, n);
+}
 
 /* Rounds to bf16 (nearest even; NaN stays a quiet NaN), exactly as
  * fp16_f32_to_bf16; the result is the bf16 value in the high half of each lane. */

@@ -959,4 +959,5 @@ const struct kernels_isa kernels_isa_avx512 = {
     .softmax = kernels_avx512_softmax,
     .dot_f32 = kernels_avx512_dot_f32,
     .axpy_f32 = kernels_avx512_axpy_f32,
+    .attention = kernels_avx512_attention,
 };

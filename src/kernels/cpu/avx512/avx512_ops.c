@@ -14,23 +14,6 @@
 
 AI __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1u); }
 
-/* e^x for x in [-104, 88.7] (clamped outside). */
-AI __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(e, n);
-}
-
 float kernels_avx512_dot_f32(const float *a, const float *b, int64_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -85,7 +68,7 @@ void kernels_avx512_rmsnorm(const float *x, const float *w, float *y, int64_t n,
 }
 
 AI __m512 silu_mul16(__m512 g, __m512 u) {
-    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    __m512 e = kernels_avx512_exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
     return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
 }
 
@@ -109,13 +92,13 @@ void kernels_avx512_softmax(float *x, int64_t n) {
     __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     __m512 sum = _mm512_setzero_ps();
     for (i = 0; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mx));
+        __m512 e = kernels_avx512_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), mx));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx));
+        __m512 e = kernels_avx512_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx));
         _mm512_mask_storeu_ps(x + i, m, e);
         sum = _mm512_mask_add_ps(sum, m, sum, e);
     }

@@ -84,6 +84,34 @@ static void ref_axpy_f32(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+/* One row at a time, one key at a time, in double: the running maximum m, normaliser l
+ * and accumulator are rescaled by exp(m_old - m_new) when a larger score arrives. */
+void kernels_ref_attention(const struct kernels_attn *a) {
+    int64_t hd = a->head_dim;
+    double acc[KERNELS_ATTN_MAX_HEAD_DIM];
+    for (int64_t r = 0; r < a->n_rows; r++) {
+        const float *q = a->q[r];
+        double m = -INFINITY, l = 0.0;
+        for (int64_t d = 0; d < hd; d++) acc[d] = 0.0;
+        for (int64_t j = 0; j < a->n_valid[r]; j++) {
+            const float *k = a->k + (int64_t)a->slots[j] * a->kv_stride, *v = a->v + (int64_t)a->slots[j] * a->kv_stride;
+            double sc = 0.0;
+            for (int64_t d = 0; d < hd; d++) sc += (double)q[d] * k[d];
+            sc *= a->scale;
+            if (sc > m) {
+                double c = exp(m - sc);
+                l *= c;
+                for (int64_t d = 0; d < hd; d++) acc[d] *= c;
+                m = sc;
+            }
+            double w = exp(sc - m);
+            l += w;
+            for (int64_t d = 0; d < hd; d++) acc[d] += w * v[d];
+        }
+        for (int64_t d = 0; d < hd; d++) a->o[r][d] = (float)(l > 0 ? acc[d] / l : 0.0);
+    }
+}
+
 static bool ref_available(const struct cpu_features *f) { return true; }
 static const char *ref_impl_name(enum dtype t) { return "ref"; }
 
@@ -101,4 +129,5 @@ const struct kernels_isa kernels_isa_ref = {
     .softmax = ref_softmax,
     .dot_f32 = ref_dot_f32,
     .axpy_f32 = ref_axpy_f32,
+    .attention = kernels_ref_attention,
 };

@@ -1,0 +1,191 @@
+/* avx512_attention: kernels_attention (kernels.h) with AVX-512 f32 FMAs.
+ *
+ * Keys are taken in blocks of BK = 64 (pointers to the block's K/V rows gathered
+ * once from the slot list and shared by all rows of the call). Per block:
+ *   scores  each row computes its visible scores 16 keys at a time: 16 lane-wise
+ *           accumulators (one q load and 16 key loads per 16 dims), folded into one
+ *           vector of 16 dot products by a permute-add tree (reduce16);
+ *   softmax the block maximum updates the row's running max m; P = exp(S - m) on
+ *           vectors (masked lanes are exactly 0); l = l * c + sum(P), c = e^(m_old - m);
+ *   P . V   rows in pairs: the pair's output rows stay in registers for 128 dims at a
+ *           time while each V row is loaded once for both.
+ * Row state (m, l, unnormalised O) lives in a stack scratch between blocks; the
+ * output is O / l. head_dim not a multiple of 16 goes to the reference. Pure
+ * function of its arguments; callers run disjoint calls concurrently. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/cpu/avx512/avx512.h"
+
+#define AI static inline __attribute__((always_inline))
+
+enum { BK = 64, OCH = 8 /* 16-float vectors per output chunk (128 dims) */ };
+
+AI __m512 fold2(__m512 a, __m512 b, __m512i lo, __m512i hi) {
+    return _mm512_add_ps(_mm512_permutex2var_ps(a, lo, b), _mm512_permutex2var_ps(a, hi, b));
+}
+
+/* v[i] holds lane-wise partial sums of dot product i; returns lane i = sum of v[i]'s lanes. */
+AI __m512 reduce16(const __m512 v[16]) {
+    const __m512i l1 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i h1 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const __m512i l2 = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    const __m512i h2 = _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    const __m512i l3 = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i h3 = _mm512_setr_epi32(2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    const __m512i l4 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i h4 = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 c[8], e[4], f[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) c[i] = fold2(v[2 * i], v[2 * i + 1], l1, h1); /* 8 partials of 2 dots */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) e[i] = fold2(c[2 * i], c[2 * i + 1], l2, h2); /* 4 partials of 4 dots */
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) f[i] = fold2(e[2 * i], e[2 * i + 1], l3, h3); /* 2 partials of 8 dots */
+    return fold2(f[0], f[1], l4, h4);
+}
+
+/* Scores of one row against keys kp[0..n) (n <= 16, lanes >= n set to -inf). */
+AI __m512 scores16(const float *q, const float *const *kp, int64_t n, int64_t hd, float scale) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < hd; d += 16) {
+        __m512 qv = _mm512_loadu_ps(q + d);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kp[i] + d), acc[i]);
+    }
+    __m512 s = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));
+    __mmask16 valid = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+    return _mm512_mask_blend_ps(valid, _mm512_set1_ps(-INFINITY), s);
+}
+
+/* o0/o1 (nsub vectors of 16 dims at d0) = o * c + sum_j p[j] * v_j[d0 ..], for two rows. */
+AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const float *p1, const float *const *vp,
+                int64_t nj, int64_t d0, int nsub) {
+    __m512 a0[OCH], a1[OCH];
+    __m512 vc0 = _mm512_set1_ps(c0), vc1 = _mm512_set1_ps(c1);
+#pragma GCC unroll 8
+    for (int s = 0; s < nsub; s++) {
+        a0[s] = _mm512_mul_ps(_mm512_loadu_ps(o0 + d0 + 16 * s), vc0);
+        a1[s] = _mm512_mul_ps(_mm512_loadu_ps(o1 + d0 + 16 * s), vc1);
+    }
+    for (int64_t j = 0; j < nj; j++) {
+        __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]);
+        const float *v = vp[j] + d0;
+#pragma GCC unroll 8
+        for (int s = 0; s < nsub; s++) {
+            __m512 vv = _mm512_loadu_ps(v + 16 * s);
+            a0[s] = _mm512_fmadd_ps(w0, vv, a0[s]);
+            a1[s] = _mm512_fmadd_ps(w1, vv, a1[s]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < nsub; s++) {
+        _mm512_storeu_ps(o0 + d0 + 16 * s, a0[s]);
+        _mm512_storeu_ps(o1 + d0 + 16 * s, a1[s]);
+    }
+}
+
+AI void pv_one(float *o, float c, const float *p, const float *const *vp, int64_t nj, int64_t d0, int nsub) {
+    __m512 a[OCH];
+    __m512 vc = _mm512_set1_ps(c);
+#pragma GCC unroll 8
+    for (int s = 0; s < nsub; s++) a[s] = _mm512_mul_ps(_mm512_loadu_ps(o + d0 + 16 * s), vc);
+    for (int64_t j = 0; j < nj; j++) {
+        __m512 w = _mm512_set1_ps(p[j]);
+        const float *v = vp[j] + d0;
+#pragma GCC unroll 8
+        for (int s = 0; s < nsub; s++) a[s] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * s), a[s]);
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < nsub; s++) _mm512_storeu_ps(o + d0 + 16 * s, a[s]);
+}
+
+/* P . V for rows r (and r + 1 when pair) over the whole head_dim. */
+static void pv_rows(float *obuf, int64_t hd, int64_t r, bool pair, const float *c, const float (*p)[BK],
+                    const int64_t *nv, const float *const *vp) {
+    float *o0 = obuf + r * hd;
+    if (pair) {
+        float *o1 = o0 + hd;
+        int64_t nj = nv[r] > nv[r + 1] ? nv[r] : nv[r + 1];
+        int64_t d0 = 0;
+        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, OCH);
+        for (; d0 < hd; d0 += 16) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, 1);
+    } else {
+        int64_t d0 = 0;
+        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_one(o0, c[r], p[r], vp, nv[r], d0, OCH);
+        for (; d0 < hd; d0 += 16) pv_one(o0, c[r], p[r], vp, nv[r], d0, 1);
+    }
+}
+
+void kernels_avx512_attention(const struct kernels_attn *a) {
+    int64_t R = a->n_rows, hd = a->head_dim;
+    if (hd % 16 != 0 || R > KERNELS_ATTN_MAX_ROWS || hd > KERNELS_ATTN_MAX_HEAD_DIM) {
+        kernels_ref_attention(a);
+        return;
+    }
+    _Alignas(64) float obuf[KERNELS_ATTN_MAX_ROWS * KERNELS_ATTN_MAX_HEAD_DIM];
+    _Alignas(64) float p[KERNELS_ATTN_MAX_ROWS][BK];
+    float m[KERNELS_ATTN_MAX_ROWS], l[KERNELS_ATTN_MAX_ROWS], c[KERNELS_ATTN_MAX_ROWS];
+    int64_t nv[KERNELS_ATTN_MAX_ROWS];
+    const float *kp[BK + 16], *vp[BK];
+    memset(obuf, 0, (size_t)(R * hd) * sizeof(float));
+    int64_t n_max = 0;
+    for (int64_t r = 0; r < R; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        if (a->n_valid[r] > n_max) n_max = a->n_valid[r];
+    }
+    if (n_max > a->n_kv) n_max = a->n_kv;
+    for (int64_t j0 = 0; j0 < n_max; j0 += BK) {
+        int64_t nb = n_max - j0 < BK ? n_max - j0 : BK;
+        for (int64_t j = 0; j < nb; j++) {
+            size_t off = (size_t)a->slots[j0 + j] * (size_t)a->kv_stride;
+            kp[j] = a->k + off;
+            vp[j] = a->v + off;
+        }
+        for (int64_t j = nb; j < BK + 16; j++) kp[j] = kp[0]; /* read, then masked out */
+        for (int64_t r = 0; r < R; r++) {
+            int64_t n = a->n_valid[r] - j0;
+            n = n < 0 ? 0 : n > nb ? nb : n;
+            nv[r] = n;
+            c[r] = 1.0f;
+            if (n == 0) continue;
+            __m512 s[BK / 16];
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            int ng = (int)((n + 15) / 16);
+            for (int g = 0; g < ng; g++) {
+                s[g] = scores16(a->q[r], kp + 16 * g, n - 16 * g, hd, a->scale);
+                mx = _mm512_max_ps(mx, s[g]);
+            }
+            float bm = _mm512_reduce_max_ps(mx);
+            float mn = bm > m[r] ? bm : m[r];
+            c[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mn);
+            m[r] = mn;
+            __m512 vm = _mm512_set1_ps(mn), sum = _mm512_setzero_ps();
+            for (int g = 0; g < ng; g++) {
+                __mmask16 valid = _mm512_cmp_ps_mask(s[g], _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+                __m512 e = _mm512_maskz_mov_ps(valid, kernels_avx512_exp(_mm512_sub_ps(s[g], vm)));
+                sum = _mm512_add_ps(sum, e);
+                _mm512_store_ps(p[r] + 16 * g, e);
+            }
+            l[r] = l[r] * c[r] + _mm512_reduce_add_ps(sum);
+        }
+        for (int64_t r = 0; r < R; r += 2) {
+            bool pair = r + 1 < R;
+            if (nv[r] == 0 && (!pair || nv[r + 1] == 0)) continue;
+            if (pair) { /* the shorter row of the pair takes weight 0 for the other's extra keys */
+                int64_t nj = nv[r] > nv[r + 1] ? nv[r] : nv[r + 1];
+                for (int64_t q = r; q < r + 2; q++)
+                    for (int64_t j = nv[q]; j < nj; j++) p[q][j] = 0.0f;
+            }
+            pv_rows(obuf, hd, r, pair, c, (const float(*)[BK])p, nv, vp);
+        }
+    }
+    for (int64_t r = 0; r < R; r++) {
+        __m512 inv = _mm512_set1_ps(l[r] > 0 ? 1.0f / l[r] : 0.0f);
+        for (int64_t d = 0; d < hd; d += 16)
+            _mm512_storeu_ps(a->o[r] + d, _mm512_mul_ps(_mm512_load_ps(obuf + r * hd + d), inv));
+    }
+}
