@@ -40,6 +40,8 @@ static const struct arg_spec g_specs[] = {
      "auto|bfloat16: BF16 matmul inputs rounded to bf16 (default); float32: exact f32 inputs"},
     {"--quantization", "quantization", ARG_STR, F(quantization), 0, 0, "Q",
      "int8|q4: convert F32/F16/BF16 weights to 8-bit / 4-bit blocks at load"},
+    {"--kv-cache-dtype", "kv_cache_dtype", ARG_STR, F(kv_cache_dtype), 0, 0, "D",
+     "auto|bfloat16|float32: KV cache storage (auto: bf16 unless the weights are F32 or --dtype float32)"},
     {"--context-length", "context_length", ARG_I64, F(context_length), 1, 1 << 24, "N",
      "max prompt + output tokens per request (default: the model's)"},
     {"--host", "host", ARG_STR, F(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1)"},

@@ -24,6 +24,7 @@ struct server_args {
     int64_t context_length;        /* 0: from the model */
     const char *dtype;             /* NULL/"auto", "bfloat16", "float32" (model_load_opts) */
     const char *quantization;      /* NULL, "int8", "q4" (model_load_opts) */
+    const char *kv_cache_dtype;    /* NULL/"auto", "bfloat16", "float32" (model_load_opts) */
     /* HTTP / API */
     const char *host;              /* default 127.0.0.1 */
     int32_t port;                  /* default 30000; 0 picks a free port (printed at start-up) */

@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "  --tokenizer-path P    directory with tokenizer.json (overrides the model's tokenizer)\n"
             "  --dtype D             auto|bfloat16 (BF16 matmul inputs rounded to bf16) or float32 (exact)\n"
             "  --quantization Q      int8|q4: convert F32/F16/BF16 weights to 8-bit / 4-bit blocks at load\n"
+            "  --kv-cache-dtype D    auto|bfloat16|float32 (auto: bf16 unless F32 weights or --dtype float32)\n"
             "  --prompt TEXT         prompt text (default: empty, i.e. start from BOS)\n"
             "  --input-ids IDS       prompt as token ids (\"1,2,3\"), instead of --prompt\n"
             "  --max-new-tokens N    tokens to generate (default 128)\n"
@@ -49,7 +50,7 @@ static void usage(FILE *f) {
 }
 
 struct gen_opts {
-    const char *model_path, *tokenizer_path, *prompt, *input_ids, *dtype, *quantization;
+    const char *model_path, *tokenizer_path, *prompt, *input_ids, *dtype, *quantization, *kv_cache_dtype;
     long long max_new_tokens, threads, context_length, top_logprobs;
     bool ignore_eos, json;
     struct sampling_params sp;
@@ -85,6 +86,9 @@ static int parse_args(int argc, char **argv, struct gen_opts *o) {
         } else if (!strcmp(a, "--quantization")) {
             NEED_VALUE();
             o->quantization = v;
+        } else if (!strcmp(a, "--kv-cache-dtype")) {
+            NEED_VALUE();
+            o->kv_cache_dtype = v;
         } else if (!strcmp(a, "--prompt")) {
             NEED_VALUE();
             o->prompt = v;
@@ -201,7 +205,7 @@ int cli_generate_main(int argc, char **argv) {
     int ret = 1;
     size_t n_prompt = 0;
 
-    if (cli_load_model(o.model_path, o.tokenizer_path, o.dtype, o.quantization, &m, &err)) {
+    if (cli_load_model(o.model_path, o.tokenizer_path, o.dtype, o.quantization, o.kv_cache_dtype, &m, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }
@@ -272,7 +276,7 @@ int cli_generate_main(int argc, char **argv) {
     }
     ids = all;
     for (int64_t i = 0; i < n_slots; i++) slots[i] = (int32_t)i;
-    if (kv_pool_create(c->n_layers, n_slots, c->n_kv_heads * c->head_dim, &kv, &err)) {
+    if (model_kv_pool_create(m, n_slots, &kv, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }

@@ -19,13 +19,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: sglc logits [--model-path P] --input-ids IDS --output FILE [--mode prefill|decode] "
                "[--threads N]\n"
-               "       [--dtype auto|bfloat16|float32] [--quantization int8|q4]\n"
+               "       [--dtype auto|bfloat16|float32] [--quantization int8|q4] [--kv-cache-dtype auto|bfloat16|float32]\n"
                "Writes float32 logits [n_tokens][vocab] of the given ids to FILE.\n");
 }
 
 int cli_logits_main(int argc, char **argv) {
     const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *mode = "prefill", *dtype = NULL,
-               *quantization = NULL;
+               *quantization = NULL, *kv_cache_dtype = NULL;
     long long threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -35,7 +35,7 @@ int cli_logits_main(int argc, char **argv) {
         }
         bool known = !strcmp(a, "--model-path") || !strcmp(a, "--input-ids") || !strcmp(a, "--output") ||
                      !strcmp(a, "--mode") || !strcmp(a, "--threads") || !strcmp(a, "--dtype") ||
-                     !strcmp(a, "--quantization");
+                     !strcmp(a, "--quantization") || !strcmp(a, "--kv-cache-dtype");
         if (!known) return cli_fail(CMD, "unknown option '%s' (see 'sglc logits --help')", a);
         if (!(v = cli_opt_value(argc, argv, &i))) return cli_fail(CMD, "%s needs a value", a);
         if (!strcmp(a, "--model-path")) model_path = v;
@@ -44,6 +44,7 @@ int cli_logits_main(int argc, char **argv) {
         else if (!strcmp(a, "--mode")) mode = v;
         else if (!strcmp(a, "--dtype")) dtype = v;
         else if (!strcmp(a, "--quantization")) quantization = v;
+        else if (!strcmp(a, "--kv-cache-dtype")) kv_cache_dtype = v;
         else if (!cli_parse_int(v, 1, 1024, &threads)) return cli_fail(CMD, "--threads must be in [1, 1024]");
     }
     if (!ids_s || !out_path) return cli_fail(CMD, "--input-ids and --output are required");
@@ -68,7 +69,7 @@ int cli_logits_main(int argc, char **argv) {
         cli_fail(CMD, "--input-ids is empty");
         goto done;
     }
-    if (cli_load_model(model_path, NULL, dtype, quantization, &m, &err)) {
+    if (cli_load_model(model_path, NULL, dtype, quantization, kv_cache_dtype, &m, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }
@@ -84,7 +85,7 @@ int cli_logits_main(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < n; i++) slots[i] = pos[i] = lidx[i] = (int32_t)i;
-    if (kv_pool_create(m->cfg.n_layers, (int64_t)n, m->cfg.n_kv_heads * m->cfg.head_dim, &kv, &err)) {
+    if (model_kv_pool_create(m, (int64_t)n, &kv, &err)) {
         cli_fail(CMD, "%s", err.msg);
         goto done;
     }

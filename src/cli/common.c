@@ -88,8 +88,9 @@ const char *cli_opt_value(int argc, char **argv, int *i) {
 }
 
 int cli_load_model(const char *model_path, const char *tokenizer_path, const char *dtype, const char *quantization,
-                   struct model **out, struct sgl_err *err) {
-    struct model_load_opts opts = {.tokenizer_path = tokenizer_path, .dtype = dtype, .quantization = quantization};
+                   const char *kv_cache_dtype, struct model **out, struct sgl_err *err) {
+    struct model_load_opts opts = {
+        .tokenizer_path = tokenizer_path, .dtype = dtype, .quantization = quantization, .kv_cache_dtype = kv_cache_dtype};
     if (!model_path) return model_load_default(&opts, out, err);
     return model_load(model_path, &opts, out, err);
 }

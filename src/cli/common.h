@@ -25,10 +25,10 @@ int cli_parse_ids(const char *s, int32_t **ids, size_t *n, struct sgl_err *err);
 /* Returns the value after option argv[*i] (advancing *i), or NULL when missing. */
 const char *cli_opt_value(int argc, char **argv, int *i);
 
-/* model_path NULL -> embedded default. dtype / quantization: --dtype / --quantization values
+/* model_path NULL -> embedded default. dtype / quantization / kv_cache_dtype: the flags' values
  * or NULL (see model_load_opts). */
 int cli_load_model(const char *model_path, const char *tokenizer_path, const char *dtype, const char *quantization,
-                   struct model **out, struct sgl_err *err);
+                   const char *kv_cache_dtype, struct model **out, struct sgl_err *err);
 /* Loads only a tokenizer: tokenizer_path (dir with tokenizer.json, a tokenizer.json file or a .gguf), else
  * model_path (HF dir or .gguf), else the default model's. *owner_model is set when a model had to be kept. */
 int cli_load_tokenizer(const char *model_path, const char *tokenizer_path, struct tokenizer **tok,

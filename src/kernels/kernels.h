@@ -87,7 +87,8 @@ void kernels_axpy_f32(float *y, float a, const float *x, int64_t n);
 /* Attention of up to KERNELS_ATTN_MAX_ROWS query rows against the keys/values of one
  * KV head, each row with its own causal limit:
  *   o_r = sum_{j < n_valid[r]} softmax_j(scale * q_r . k_j) * v_j
- * with k_j = k + slots[j] * kv_stride (head_dim floats; v likewise). n_valid[r] in
+ * with k_j = k + slots[j] * kv_stride (head_dim values of kv_dtype, F32 or BF16,
+ * read as f32; v likewise). n_valid[r] in
  * [1, n_kv]. Rows of one call usually are the query heads of a GQA group for a block
  * of tokens of one sequence, so each key block is read once for all of them.
  * f32 throughout; online (FlashAttention) softmax over key blocks. */
@@ -98,9 +99,10 @@ struct kernels_attn {
     const float *const *q; /* [n_rows] row pointers */
     float *const *o;       /* [n_rows] row pointers (written) */
     const int32_t *n_valid;
-    const float *k, *v;
+    const void *k, *v;
+    enum dtype kv_dtype;  /* DTYPE_F32 or DTYPE_BF16 */
     const int32_t *slots; /* [n_kv] */
-    int64_t kv_stride;    /* floats between consecutive slots */
+    int64_t kv_stride;    /* values between consecutive slots */
     float scale;
 };
 void kernels_attention(const struct kernels_attn *a);

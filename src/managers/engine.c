@@ -106,7 +106,7 @@ static int resolve_config(const struct engine_config *in, const struct model *m,
     if (c->context_length <= 1) return err_setf(err, ERR_INVALID, "context_length must be > 1");
     int64_t P = c->page_size;
     if (c->max_total_tokens <= 0) {
-        size_t per_token = kv_pool_bytes(m->cfg.n_layers, 1, m->cfg.n_kv_heads * m->cfg.head_dim);
+        size_t per_token = model_kv_bytes_per_token(m);
         long pages = sysconf(_SC_AVPHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
         double avail = pages > 0 && page_bytes > 0 ? (double)pages * (double)page_bytes : 4.0 * (1 << 30);
         int64_t by_mem = (int64_t)(avail * DEFAULT_KV_MEMORY_FRACTION / (double)per_token);

@@ -172,7 +172,7 @@ int scheduler_create(const struct engine_config *cfg, const struct model *m, str
     int64_t P = cfg->page_size, n_pages = cfg->max_total_tokens / P;
     int32_t max_run = cfg->max_running_requests;
     int rc = page_allocator_create(n_pages, (int32_t)P, &s->alloc, err);
-    if (!rc) rc = kv_pool_create(m->cfg.n_layers, n_pages * P, m->cfg.n_kv_heads * m->cfg.head_dim, &s->kv, err);
+    if (!rc) rc = model_kv_pool_create(m, n_pages * P, &s->kv, err);
     if (!rc && !cfg->disable_radix_cache) rc = radix_cache_create(s->alloc, &s->tree, err);
     if (rc) goto fail;
     s->cache = (struct req_cache){s->alloc, s->tree, (int32_t)P};

@@ -3,32 +3,55 @@
 #include "mem_cache/kv_pool.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-size_t kv_pool_bytes(int64_t n_layers, int64_t n_slots, int64_t kv_dim) {
-    return 2 * (size_t)n_layers * (size_t)n_slots * (size_t)kv_dim * sizeof(float);
+#include "base/fp16.h"
+
+static size_t elem_bytes(enum dtype dtype) { return dtype == DTYPE_BF16 ? 2 : 4; }
+
+size_t kv_pool_bytes(int64_t n_layers, int64_t n_slots, int64_t kv_dim, enum dtype dtype) {
+    return 2 * (size_t)n_layers * (size_t)n_slots * (size_t)kv_dim * elem_bytes(dtype);
 }
 
-int kv_pool_create(int64_t n_layers, int64_t n_slots, int64_t kv_dim, struct kv_pool **out, struct sgl_err *err) {
+int kv_pool_create(int64_t n_layers, int64_t n_slots, int64_t kv_dim, enum dtype dtype, struct kv_pool **out,
+                   struct sgl_err *err) {
     *out = NULL;
     if (n_layers <= 0 || n_slots <= 0 || kv_dim <= 0)
         return err_setf(err, ERR_INVALID, "kv pool: invalid size (%lld layers, %lld slots, kv_dim %lld)",
                         (long long)n_layers, (long long)n_slots, (long long)kv_dim);
+    if (dtype != DTYPE_F32 && dtype != DTYPE_BF16)
+        return err_setf(err, ERR_INVALID, "kv pool: unsupported dtype %s", dtype_name(dtype));
     struct kv_pool *p = calloc(1, sizeof *p);
     size_t n = (size_t)n_layers * (size_t)n_slots * (size_t)kv_dim;
     if (p) {
-        p->k = calloc(n, sizeof(float));
-        p->v = calloc(n, sizeof(float));
+        p->k = calloc(n, elem_bytes(dtype));
+        p->v = calloc(n, elem_bytes(dtype));
     }
     if (!p || !p->k || !p->v) {
         kv_pool_destroy(p);
         return err_setf(err, ERR_NOMEM, "kv pool: cannot allocate %.1f MiB for %lld token slots",
-                        (double)kv_pool_bytes(n_layers, n_slots, kv_dim) / (1 << 20), (long long)n_slots);
+                        (double)kv_pool_bytes(n_layers, n_slots, kv_dim, dtype) / (1 << 20), (long long)n_slots);
     }
     p->n_layers = n_layers;
     p->n_slots = n_slots;
     p->kv_dim = kv_dim;
+    p->dtype = dtype;
+    p->elem = elem_bytes(dtype);
     *out = p;
     return 0;
+}
+
+void kv_pool_store(struct kv_pool *p, int64_t layer, int64_t slot, const float *k, const float *v) {
+    if (p->dtype == DTYPE_F32) {
+        memcpy(kv_pool_k(p, layer, slot), k, (size_t)p->kv_dim * sizeof(float));
+        memcpy(kv_pool_v(p, layer, slot), v, (size_t)p->kv_dim * sizeof(float));
+        return;
+    }
+    uint16_t *kd = kv_pool_k(p, layer, slot), *vd = kv_pool_v(p, layer, slot);
+    for (int64_t i = 0; i < p->kv_dim; i++) {
+        kd[i] = fp16_f32_to_bf16(k[i]);
+        vd[i] = fp16_f32_to_bf16(v[i]);
+    }
 }
 
 void kv_pool_destroy(struct kv_pool *p) {

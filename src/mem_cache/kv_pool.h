@@ -1,7 +1,7 @@
 /* kv_pool: the KV cache storage, a pool of token slots shared by all requests.
  *
- *   k[layer][slot][kv_heads * head_dim]   (f32)
- *   v[layer][slot][kv_heads * head_dim]
+ *   k[layer][slot][kv_heads * head_dim]   (dtype: F32, or BF16 to halve memory
+ *   v[layer][slot][kv_heads * head_dim]    and the bytes decode reads per step)
  *
  * A slot holds one token's keys and values for every layer. Which slots belong
  * to which request is decided outside (the request->token table / page
@@ -15,25 +15,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/dtype.h"
 #include "base/err.h"
 
 struct kv_pool {
     int64_t n_layers;
     int64_t n_slots;
     int64_t kv_dim; /* kv_heads * head_dim */
-    float *k;
-    float *v;
+    enum dtype dtype;
+    size_t elem; /* bytes per value */
+    uint8_t *k;
+    uint8_t *v;
 };
 
-int kv_pool_create(int64_t n_layers, int64_t n_slots, int64_t kv_dim, struct kv_pool **out, struct sgl_err *err);
+/* dtype: DTYPE_F32 or DTYPE_BF16. */
+int kv_pool_create(int64_t n_layers, int64_t n_slots, int64_t kv_dim, enum dtype dtype, struct kv_pool **out,
+                   struct sgl_err *err);
 void kv_pool_destroy(struct kv_pool *pool);
-size_t kv_pool_bytes(int64_t n_layers, int64_t n_slots, int64_t kv_dim);
+size_t kv_pool_bytes(int64_t n_layers, int64_t n_slots, int64_t kv_dim, enum dtype dtype);
 
-static inline float *kv_pool_k(const struct kv_pool *p, int64_t layer, int64_t slot) {
-    return p->k + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim;
+/* Address of a slot's keys / values in the pool's dtype. */
+static inline void *kv_pool_k(const struct kv_pool *p, int64_t layer, int64_t slot) {
+    return p->k + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim * p->elem;
 }
-static inline float *kv_pool_v(const struct kv_pool *p, int64_t layer, int64_t slot) {
-    return p->v + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim;
+static inline void *kv_pool_v(const struct kv_pool *p, int64_t layer, int64_t slot) {
+    return p->v + ((size_t)layer * (size_t)p->n_slots + (size_t)slot) * (size_t)p->kv_dim * p->elem;
 }
+
+/* Writes one token's kv_dim keys and values (f32, converted to the pool's dtype; BF16
+ * rounds to nearest even). */
+void kv_pool_store(struct kv_pool *p, int64_t layer, int64_t slot, const float *k, const float *v);
 
 #endif

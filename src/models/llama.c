@@ -83,7 +83,8 @@ static int validate_batch(const struct model *m, const struct kv_pool *kv, const
                           struct sgl_err *err) {
     if (b->n_tokens <= 0 || b->n_seqs <= 0 || b->seq_start[0] != 0 || b->seq_start[b->n_seqs] != b->n_tokens)
         return err_setf(err, ERR_INVALID, "forward: malformed batch");
-    if (kv->n_layers != m->cfg.n_layers || kv->kv_dim != m->cfg.n_kv_heads * m->cfg.head_dim)
+    if (kv->n_layers != m->cfg.n_layers || kv->kv_dim != m->cfg.n_kv_heads * m->cfg.head_dim ||
+        kv->dtype != m->kv_dtype)
         return err_setf(err, ERR_INVALID, "forward: KV pool does not match the model");
     for (int32_t s = 0; s < b->n_seqs; s++) {
         int32_t n_new = b->seq_start[s + 1] - b->seq_start[s];
@@ -104,6 +105,14 @@ static int validate_batch(const struct model *m, const struct kv_pool *kv, const
         if (b->logit_idx[r] < 0 || b->logit_idx[r] >= b->n_tokens)
             return err_setf(err, ERR_INVALID, "forward: logit index out of range");
     return 0;
+}
+
+int model_kv_pool_create(const struct model *m, int64_t n_slots, struct kv_pool **out, struct sgl_err *err) {
+    return kv_pool_create(m->cfg.n_layers, n_slots, m->cfg.n_kv_heads * m->cfg.head_dim, m->kv_dtype, out, err);
+}
+
+size_t model_kv_bytes_per_token(const struct model *m) {
+    return kv_pool_bytes(m->cfg.n_layers, 1, m->cfg.n_kv_heads * m->cfg.head_dim, m->kv_dtype);
 }
 
 int model_forward(const struct model *m, struct threadpool *pool, struct model_workspace *ws, struct kv_pool *kv,
@@ -149,8 +158,7 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
             /* store the new token's K/V into its slot */
             int32_t s = ws->tok_seq[i];
             int32_t slot = b->kv_slots[s][b->positions[i]];
-            memcpy(kv_pool_k(kv, l, slot), ki, (size_t)kvd * sizeof(float));
-            memcpy(kv_pool_v(kv, l, slot), v + i * kvd, (size_t)kvd * sizeof(float));
+            kv_pool_store(kv, l, slot, ki, v + i * kvd);
         }
         if (attention_forward(pool, &ap, kv, l, b, q, att)) return err_setf(err, ERR_NOMEM, "forward: out of memory");
         matmul(m, pool, ws, att, T, qd, &L->wo, NULL, h);

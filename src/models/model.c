@@ -179,11 +179,15 @@ static bool str_in(const char *s, const char *const *set) {
 int model_check_load_opts(const struct model_load_opts *opts, struct sgl_err *err) {
     static const char *const dtypes[] = {"auto", "bfloat16", "float32", "float", NULL};
     static const char *const quants[] = {"int8", "q4", NULL};
+    static const char *const kv_dtypes[] = {"auto", "bfloat16", "float32", NULL};
     if (!opts) return 0;
     if (opts->dtype && !str_in(opts->dtype, dtypes))
         return err_setf(err, ERR_INVALID, "unsupported --dtype '%s' (auto, bfloat16, float32)", opts->dtype);
     if (opts->quantization && !str_in(opts->quantization, quants))
         return err_setf(err, ERR_INVALID, "unsupported --quantization '%s' (int8, q4)", opts->quantization);
+    if (opts->kv_cache_dtype && !str_in(opts->kv_cache_dtype, kv_dtypes))
+        return err_setf(err, ERR_INVALID, "unsupported --kv-cache-dtype '%s' (auto, bfloat16, float32)",
+                        opts->kv_cache_dtype);
     return 0;
 }
 
@@ -354,6 +358,11 @@ static int model_finish(struct model *m, const char *path, const struct model_lo
         }
     }
     m->bf16_act = !(opts && opts->dtype && (!strcmp(opts->dtype, "float32") || !strcmp(opts->dtype, "float")));
+    const char *kvd = opts && opts->kv_cache_dtype ? opts->kv_cache_dtype : "auto";
+    if (!strcmp(kvd, "auto"))
+        m->kv_dtype = m->bf16_act && m->layers[0].wq.dtype != DTYPE_F32 ? DTYPE_BF16 : DTYPE_F32;
+    else
+        m->kv_dtype = !strcmp(kvd, "bfloat16") ? DTYPE_BF16 : DTYPE_F32;
     if (opts && opts->quantization && (rc = quantize_weights(m, path, opts->quantization, file_backed, err)))
         return rc;
     return 0;

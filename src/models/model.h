@@ -46,6 +46,7 @@ struct model {
     float *f32_arena; /* converted small vectors */
     /* Numerics and weight format chosen at load (model_load_opts). */
     bool bf16_act;          /* BF16 weights: matmul inputs rounded to bf16 (kernels_matmul_opts) */
+    enum dtype kv_dtype;    /* KV cache storage: DTYPE_F32 or DTYPE_BF16 (model_load_opts) */
     uint8_t *quant_buf;     /* weights converted by --quantization, or NULL */
     size_t quant_bytes;
     const char *quantization; /* "int8", "q4" or NULL */
@@ -62,6 +63,10 @@ struct model_load_opts {
      * "int8" (Q8_0 blocks) or "q4" (Q4_0 blocks; the LM head is kept at Q8_0, as
      * llama-quantize keeps it at 6 bits). Already-quantized GGUF tensors are kept. */
     const char *quantization;
+    /* KV cache storage, SGLang's --kv-cache-dtype: NULL/"auto" stores K and V as bf16
+     * unless the projection weights are F32 or --dtype is float32 (then f32);
+     * "bfloat16" / "float32" force it. */
+    const char *kv_cache_dtype;
 };
 
 /* Validates a --dtype / --quantization value; 0 or ERR_INVALID with a one-line message. */
@@ -79,6 +84,11 @@ void model_destroy(struct model *m);
 struct model_workspace;
 struct model_workspace *model_workspace_create(void);
 void model_workspace_destroy(struct model_workspace *ws);
+
+/* A KV pool of n_slots token slots in the model's layout and kv_dtype. */
+int model_kv_pool_create(const struct model *m, int64_t n_slots, struct kv_pool **out, struct sgl_err *err);
+/* KV bytes one token takes over all layers. */
+size_t model_kv_bytes_per_token(const struct model *m);
 
 /* Runs the batch (see forward_batch.h), writing logits [batch->n_logits][vocab].
  * KV for the new tokens is written into kv. */

@@ -494,10 +494,14 @@ int server_create(const struct server_args *args, struct server **out, struct sg
     double t0 = clock_now_s();
     if (args->model_path) {
         struct model_load_opts mo = {
-            .tokenizer_path = args->tokenizer_path, .dtype = args->dtype, .quantization = args->quantization};
+            .tokenizer_path = args->tokenizer_path,
+            .dtype = args->dtype,
+            .quantization = args->quantization,
+            .kv_cache_dtype = args->kv_cache_dtype};
         rc = model_load(args->model_path, &mo, &s->model, err);
     } else {
-        struct model_load_opts mo = {.dtype = args->dtype, .quantization = args->quantization};
+        struct model_load_opts mo = {
+            .dtype = args->dtype, .quantization = args->quantization, .kv_cache_dtype = args->kv_cache_dtype};
         rc = model_load_default(&mo, &s->model, err);
     }
     if (rc) goto fail;

@@ -569,7 +569,7 @@ TEST(softmax_hand) {
  * recurrence), on scattered slots, per-row causal limits and head sizes that take
  * the SIMD path (multiples of 16) and the fallback (others). Scores are scaled up
  * (|s| up to ~40) so the running-max rescaling matters. Bound: |do| <= 2e-5 max|v|. */
-static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long seed) {
+static void attn_case(int64_t hd, int64_t R, int64_t n_kv, bool bf16, unsigned long long seed) {
     int64_t stride = hd + 16, n_slots = n_kv * 2 + 3;
     float *k = malloc((size_t)(n_slots * stride) * sizeof(float)), *v = malloc((size_t)(n_slots * stride) * sizeof(float));
     float *q = malloc((size_t)(R * hd) * sizeof(float)), *o = malloc((size_t)(R * hd) * sizeof(float));
@@ -578,9 +578,17 @@ static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long se
     const float *qr[KERNELS_ATTN_MAX_ROWS];
     float *orow[KERNELS_ATTN_MAX_ROWS];
     unsigned long long s = seed;
+    uint16_t *kb = malloc((size_t)(n_slots * stride) * sizeof(uint16_t)),
+             *vb = malloc((size_t)(n_slots * stride) * sizeof(uint16_t));
     for (int64_t i = 0; i < n_slots * stride; i++) {
         k[i] = rnd_nz(&s);
         v[i] = rnd_nz(&s);
+        if (bf16) { /* the kernel reads bf16; the expected values use the same rounded numbers */
+            kb[i] = fp16_f32_to_bf16(k[i]);
+            vb[i] = fp16_f32_to_bf16(v[i]);
+            k[i] = fp16_bf16_to_f32(kb[i]);
+            v[i] = fp16_bf16_to_f32(vb[i]);
+        }
     }
     for (int64_t i = 0; i < R * hd; i++) q[i] = rnd_nz(&s) * 3.0f;
     for (int64_t j = 0; j < n_kv; j++) slots[j] = (int32_t)((j * 7 + 3) % n_slots); /* scattered, distinct */
@@ -593,7 +601,9 @@ static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long se
         nvalid[r] = (int32_t)(lim < 1 ? 1 : lim);
     }
     struct kernels_attn a = {.n_rows = R, .head_dim = hd, .n_kv = n_kv, .q = qr, .o = orow, .n_valid = nvalid,
-                             .k = k, .v = v, .slots = slots, .kv_stride = stride, .scale = 1.0f / sqrtf((float)hd) * 4.0f};
+                             .k = bf16 ? (const void *)kb : k, .v = bf16 ? (const void *)vb : v,
+                             .kv_dtype = bf16 ? DTYPE_BF16 : DTYPE_F32, .slots = slots, .kv_stride = stride,
+                             .scale = 1.0f / sqrtf((float)hd) * 4.0f};
     for (int vi = 0; vi < N_ISAS; vi++) {
         const struct kernels_isa *isa = g_isas[vi];
         if (!isa->available(cpu_features_get())) continue;
@@ -618,8 +628,8 @@ static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long se
             }
         }
         if (!(worst <= 2e-5)) {
-            printf("  attention %s hd %lld R %lld n_kv %lld: max error %g\n", isa->name, (long long)hd, (long long)R,
-                   (long long)n_kv, worst);
+            printf("  attention %s %s hd %lld R %lld n_kv %lld: max error %g\n", isa->name, bf16 ? "bf16" : "f32",
+                   (long long)hd, (long long)R, (long long)n_kv, worst);
             CHECK(worst <= 2e-5);
         }
     }
@@ -629,6 +639,8 @@ static void attn_case(int64_t hd, int64_t R, int64_t n_kv, unsigned long long se
     free(o);
     free(slots);
     free(sc);
+    free(kb);
+    free(vb);
 }
 
 TEST(attention_variants) {
@@ -638,7 +650,8 @@ TEST(attention_variants) {
     unsigned long long seed = 1;
     for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
         for (size_t r = 0; r < sizeof Rs / sizeof *Rs; r++)
-            for (size_t n = 0; n < sizeof nkvs / sizeof *nkvs; n++) attn_case(hds[h], Rs[r], nkvs[n], seed++);
+            for (size_t n = 0; n < sizeof nkvs / sizeof *nkvs; n++)
+                for (int b = 0; b < 2; b++) attn_case(hds[h], Rs[r], nkvs[n], b == 1, seed++);
 }
 
 TEST(impl_names) {

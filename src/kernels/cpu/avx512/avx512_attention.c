@@ -10,7 +10,8 @@
  *   P . V   rows in pairs: the pair's output rows stay in registers for 128 dims at a
  *           time while each V row is loaded once for both.
  * Row state (m, l, unnormalised O) lives in a stack scratch between blocks; the
- * output is O / l. head_dim not a multiple of 16 goes to the reference. Pure
+ * output is O / l. BF16 keys/values are widened in registers (the body is
+ * instantiated once per KV dtype). head_dim not a multiple of 16 goes to the reference. Pure
  * function of its arguments; callers run disjoint calls concurrently. */
 #include <math.h>
 #include <string.h>
@@ -45,15 +46,23 @@ AI __m512 reduce16(const __m512 v[16]) {
     return fold2(f[0], f[1], l4, h4);
 }
 
+/* 16 values at element d of a K/V row (f32, or bf16 widened). */
+AI __m512 ld16(const uint8_t *row, int64_t d, bool bf16) {
+    if (bf16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + 2 * d))), 16));
+    return _mm512_loadu_ps(row + 4 * d);
+}
+
 /* Scores of one row against keys kp[0..n) (n <= 16, lanes >= n set to -inf). */
-AI __m512 scores16(const float *q, const float *const *kp, int64_t n, int64_t hd, float scale) {
+AI __m512 scores16(const float *q, const uint8_t *const *kp, int64_t n, int64_t hd, float scale, bool bf16) {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; d += 16) {
         __m512 qv = _mm512_loadu_ps(q + d);
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kp[i] + d), acc[i]);
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, ld16(kp[i], d, bf16), acc[i]);
     }
     __m512 s = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));
     __mmask16 valid = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
@@ -61,8 +70,8 @@ AI __m512 scores16(const float *q, const float *const *kp, int64_t n, int64_t hd
 }
 
 /* o0/o1 (nsub vectors of 16 dims at d0) = o * c + sum_j p[j] * v_j[d0 ..], for two rows. */
-AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const float *p1, const float *const *vp,
-                int64_t nj, int64_t d0, int nsub) {
+AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const float *p1,
+                const uint8_t *const *vp, int64_t nj, int64_t d0, int nsub, bool bf16) {
     __m512 a0[OCH], a1[OCH];
     __m512 vc0 = _mm512_set1_ps(c0), vc1 = _mm512_set1_ps(c1);
 #pragma GCC unroll 8
@@ -72,10 +81,9 @@ AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const
     }
     for (int64_t j = 0; j < nj; j++) {
         __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]);
-        const float *v = vp[j] + d0;
 #pragma GCC unroll 8
         for (int s = 0; s < nsub; s++) {
-            __m512 vv = _mm512_loadu_ps(v + 16 * s);
+            __m512 vv = ld16(vp[j], d0 + 16 * s, bf16);
             a0[s] = _mm512_fmadd_ps(w0, vv, a0[s]);
             a1[s] = _mm512_fmadd_ps(w1, vv, a1[s]);
         }
@@ -87,49 +95,47 @@ AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const
     }
 }
 
-AI void pv_one(float *o, float c, const float *p, const float *const *vp, int64_t nj, int64_t d0, int nsub) {
+AI void pv_one(float *o, float c, const float *p, const uint8_t *const *vp, int64_t nj, int64_t d0, int nsub,
+               bool bf16) {
     __m512 a[OCH];
     __m512 vc = _mm512_set1_ps(c);
 #pragma GCC unroll 8
     for (int s = 0; s < nsub; s++) a[s] = _mm512_mul_ps(_mm512_loadu_ps(o + d0 + 16 * s), vc);
     for (int64_t j = 0; j < nj; j++) {
         __m512 w = _mm512_set1_ps(p[j]);
-        const float *v = vp[j] + d0;
 #pragma GCC unroll 8
-        for (int s = 0; s < nsub; s++) a[s] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * s), a[s]);
+        for (int s = 0; s < nsub; s++) a[s] = _mm512_fmadd_ps(w, ld16(vp[j], d0 + 16 * s, bf16), a[s]);
     }
 #pragma GCC unroll 8
     for (int s = 0; s < nsub; s++) _mm512_storeu_ps(o + d0 + 16 * s, a[s]);
 }
 
 /* P . V for rows r (and r + 1 when pair) over the whole head_dim. */
-static void pv_rows(float *obuf, int64_t hd, int64_t r, bool pair, const float *c, const float (*p)[BK],
-                    const int64_t *nv, const float *const *vp) {
+AI void pv_rows(float *obuf, int64_t hd, int64_t r, bool pair, const float *c, const float (*p)[BK],
+               const int64_t *nv, const uint8_t *const *vp, bool bf16) {
     float *o0 = obuf + r * hd;
     if (pair) {
         float *o1 = o0 + hd;
         int64_t nj = nv[r] > nv[r + 1] ? nv[r] : nv[r + 1];
         int64_t d0 = 0;
-        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, OCH);
-        for (; d0 < hd; d0 += 16) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, 1);
+        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH)
+            pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, OCH, bf16);
+        for (; d0 < hd; d0 += 16) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, 1, bf16);
     } else {
         int64_t d0 = 0;
-        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_one(o0, c[r], p[r], vp, nv[r], d0, OCH);
-        for (; d0 < hd; d0 += 16) pv_one(o0, c[r], p[r], vp, nv[r], d0, 1);
+        for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_one(o0, c[r], p[r], vp, nv[r], d0, OCH, bf16);
+        for (; d0 < hd; d0 += 16) pv_one(o0, c[r], p[r], vp, nv[r], d0, 1, bf16);
     }
 }
 
-void kernels_avx512_attention(const struct kernels_attn *a) {
+AI void attention_body(const struct kernels_attn *a, bool bf16) {
     int64_t R = a->n_rows, hd = a->head_dim;
-    if (hd % 16 != 0 || R > KERNELS_ATTN_MAX_ROWS || hd > KERNELS_ATTN_MAX_HEAD_DIM) {
-        kernels_ref_attention(a);
-        return;
-    }
+    size_t esz = bf16 ? 2 : 4;
     _Alignas(64) float obuf[KERNELS_ATTN_MAX_ROWS * KERNELS_ATTN_MAX_HEAD_DIM];
     _Alignas(64) float p[KERNELS_ATTN_MAX_ROWS][BK];
     float m[KERNELS_ATTN_MAX_ROWS], l[KERNELS_ATTN_MAX_ROWS], c[KERNELS_ATTN_MAX_ROWS];
     int64_t nv[KERNELS_ATTN_MAX_ROWS];
-    const float *kp[BK + 16], *vp[BK];
+    const uint8_t *kp[BK + 16], *vp[BK];
     memset(obuf, 0, (size_t)(R * hd) * sizeof(float));
     int64_t n_max = 0;
     for (int64_t r = 0; r < R; r++) {
@@ -141,9 +147,9 @@ void kernels_avx512_attention(const struct kernels_attn *a) {
     for (int64_t j0 = 0; j0 < n_max; j0 += BK) {
         int64_t nb = n_max - j0 < BK ? n_max - j0 : BK;
         for (int64_t j = 0; j < nb; j++) {
-            size_t off = (size_t)a->slots[j0 + j] * (size_t)a->kv_stride;
-            kp[j] = a->k + off;
-            vp[j] = a->v + off;
+            size_t off = (size_t)a->slots[j0 + j] * (size_t)a->kv_stride * esz;
+            kp[j] = (const uint8_t *)a->k + off;
+            vp[j] = (const uint8_t *)a->v + off;
         }
         for (int64_t j = nb; j < BK + 16; j++) kp[j] = kp[0]; /* read, then masked out */
         for (int64_t r = 0; r < R; r++) {
@@ -156,7 +162,7 @@ void kernels_avx512_attention(const struct kernels_attn *a) {
             __m512 mx = _mm512_set1_ps(-INFINITY);
             int ng = (int)((n + 15) / 16);
             for (int g = 0; g < ng; g++) {
-                s[g] = scores16(a->q[r], kp + 16 * g, n - 16 * g, hd, a->scale);
+                s[g] = scores16(a->q[r], kp + 16 * g, n - 16 * g, hd, a->scale, bf16);
                 mx = _mm512_max_ps(mx, s[g]);
             }
             float bm = _mm512_reduce_max_ps(mx);
@@ -180,7 +186,7 @@ void kernels_avx512_attention(const struct kernels_attn *a) {
                 for (int64_t q = r; q < r + 2; q++)
                     for (int64_t j = nv[q]; j < nj; j++) p[q][j] = 0.0f;
             }
-            pv_rows(obuf, hd, r, pair, c, (const float(*)[BK])p, nv, vp);
+            pv_rows(obuf, hd, r, pair, c, (const float(*)[BK])p, nv, vp, bf16);
         }
     }
     for (int64_t r = 0; r < R; r++) {
@@ -188,4 +194,13 @@ void kernels_avx512_attention(const struct kernels_attn *a) {
         for (int64_t d = 0; d < hd; d += 16)
             _mm512_storeu_ps(a->o[r] + d, _mm512_mul_ps(_mm512_load_ps(obuf + r * hd + d), inv));
     }
+}
+
+void kernels_avx512_attention(const struct kernels_attn *a) {
+    if (a->head_dim % 16 != 0 || a->n_rows > KERNELS_ATTN_MAX_ROWS || a->head_dim > KERNELS_ATTN_MAX_HEAD_DIM)
+        kernels_ref_attention(a);
+    else if (a->kv_dtype == DTYPE_BF16)
+        attention_body(a, true);
+    else
+        attention_body(a, false);
 }

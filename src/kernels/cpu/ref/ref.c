@@ -94,7 +94,17 @@ void kernels_ref_attention(const struct kernels_attn *a) {
         double m = -INFINITY, l = 0.0;
         for (int64_t d = 0; d < hd; d++) acc[d] = 0.0;
         for (int64_t j = 0; j < a->n_valid[r]; j++) {
-            const float *k = a->k + (int64_t)a->slots[j] * a->kv_stride, *v = a->v + (int64_t)a->slots[j] * a->kv_stride;
+            size_t off = (size_t)a->slots[j] * (size_t)a->kv_stride;
+            float k[KERNELS_ATTN_MAX_HEAD_DIM], v[KERNELS_ATTN_MAX_HEAD_DIM];
+            for (int64_t d = 0; d < hd; d++) {
+                if (a->kv_dtype == DTYPE_BF16) {
+                    k[d] = fp16_bf16_to_f32(((const uint16_t *)a->k)[off + (size_t)d]);
+                    v[d] = fp16_bf16_to_f32(((const uint16_t *)a->v)[off + (size_t)d]);
+                } else {
+                    k[d] = ((const float *)a->k)[off + (size_t)d];
+                    v[d] = ((const float *)a->v)[off + (size_t)d];
+                }
+            }
             double sc = 0.0;
             for (int64_t d = 0; d < hd; d++) sc += (double)q[d] * k[d];
             sc *= a->scale;
