@@ -69,6 +69,8 @@ static const struct arg_spec g_specs[] = {
      "fcfs|lpm (default fcfs)"},
     {"--disable-radix-cache", "disable_radix_cache", ARG_FLAG, F(disable_radix_cache), 0, 0, NULL,
      "disable prefix caching"},
+    {"--enable-mixed-chunk", "enable_mixed_chunk", ARG_FLAG, F(enable_mixed_chunk), 0, 0, NULL,
+     "run the running requests' decode tokens in the same forward as a prefill chunk"},
     {"--random-seed", "random_seed", ARG_U64, F(random_seed), 0, 0, "N", "seed for requests without a seed"},
     {"--stream-interval", "stream_interval", ARG_I32, F(stream_interval), 1, 1 << 20, "N",
      "tokens per streamed chunk (default 1)"},
@@ -92,6 +94,7 @@ void server_args_init(struct server_args *a) {
     a->page_size = ec.page_size;
     a->schedule_policy = ec.schedule_policy;
     a->disable_radix_cache = ec.disable_radix_cache;
+    a->enable_mixed_chunk = ec.enable_mixed_chunk;
     a->random_seed = ec.random_seed;
     a->stream_interval = ec.stream_interval;
     a->threads = ec.threads;

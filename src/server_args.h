@@ -42,6 +42,7 @@ struct server_args {
     int32_t page_size;
     enum schedule_policy schedule_policy;
     bool disable_radix_cache;
+    bool enable_mixed_chunk;
     uint64_t random_seed;
     int32_t stream_interval;
     int32_t threads;               /* 0: all CPUs */

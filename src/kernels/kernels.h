@@ -41,7 +41,7 @@ struct kernels_matmul_opts {
     size_t scratch_bytes;
     /* For BF16 weights: round the activations to bf16 (round to nearest even)
      * before the product, y = bf16(x) . W^T accumulated in f32. This lets the
-     * AMX-BF16 tile units run prefill (M >= 32) several times faster than f32
+     * AMX-BF16 tile units run prefill and batches (M >= 16) several times faster than f32
      * FMAs; the cost is a relative error of at most 2^-9 per product (measured on
      * Gaussian data, K = 1024..3072: RMS error 1.7e-3 of RMS y). Every path
      * honours it (so the result never depends on M or the CPU beyond f32

@@ -539,6 +539,7 @@ int server_create(const struct server_args *args, struct server **out, struct sg
     ec.context_length = s->context_length;
     ec.schedule_policy = args->schedule_policy;
     ec.disable_radix_cache = args->disable_radix_cache;
+    ec.enable_mixed_chunk = args->enable_mixed_chunk;
     ec.random_seed = args->random_seed;
     ec.threads = args->threads;
     ec.stream_interval = args->stream_interval;

@@ -22,7 +22,7 @@ void kernels_avx512_attention(const struct kernels_attn *a);
 /* AMX-BF16 engine for BF16 weights with bf16 activations (mm->bf16_act), used
  * for M >= KERNELS_AMX_MIN_M when cpu_features reports amx_bf16. Same protocol
  * as kernels_isa.mm_* (kernels_impl.h). */
-#define KERNELS_AMX_MIN_M 32
+#define KERNELS_AMX_MIN_M 16
 size_t kernels_avx512_amx_xp_row_bytes(int64_t K);
 size_t kernels_avx512_amx_thread_bytes(int64_t M, int64_t K);
 void kernels_avx512_amx_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
