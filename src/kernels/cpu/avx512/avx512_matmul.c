@@ -8,9 +8,9 @@
  *     in registers (vcvtph2ps; for BF16 a 32-value load gives the even values by
  *     a 16-bit shift and the odd ones by a mask, matched by an even/odd permuted
  *     copy of x made in mm_prep_x). Every weight byte is read once: decode.
- *   direct int8 (quantized weights, M < PACK_MIN_M): VNNI kernels reading the
+ *   direct int8 (quantized weights, M < QPACK_MIN_M): VNNI kernels reading the
  *     GGUF blocks in place (see the section comment below).
- *   packed f32 (any dtype, M >= PACK_MIN_M): weights converted to a transposed
+ *   packed f32 (M >= PACK_MIN_M, quantized M >= QPACK_MIN_M): weights converted to a transposed
  *     f32 panel, outer-product micro-kernel of 6 rows x 64 columns (see the
  *     section comment). Activations are x, or its prepared copy: rounded to bf16
  *     (bf16_act) or quantized-dequantized x^ (quantized weights, the spec).
@@ -32,7 +32,8 @@ enum {
     NR = 4,          /* direct f32 engine: weight rows per tile */
     NR1 = 8,         /* direct engines: weight rows per tile when M == 1 */
     QMR = 4,         /* direct int8 engine */
-    PACK_MIN_M = 16, /* M from which the packed engines run */
+    PACK_MIN_M = 16, /* M from which the packed engines run (f32/f16/bf16 weights) */
+    QPACK_MIN_M = 64, /* for quantized weights (VNNI direct tiles beat the packed f32 engine up to 32 rows) */
     PMR = 6,         /* packed f32 engine: activation rows per tile */
     PNRV = 4,        /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
     PKC = 256,       /* packed f32 engine: K block */
@@ -534,7 +535,7 @@ static void run_f32_packed(const struct kernels_mm *mm, int64_t m0, int64_t m1, 
     }
 }
 
-/* ---- direct int8 engine (quantized weights, M < PACK_MIN_M) ------------------------------
+/* ---- direct int8 engine (quantized weights, M < QPACK_MIN_M) ------------------------------
  * No packing: each weight row is read once per group of up to QMR activation
  * rows, straight from its GGUF blocks. Activation rows are prepared (prep_xq) as
  *   int8 q[Kp] | f32 dx[Kp/32] | f32 cx32[Kp/32] | f32 cx16[Kp/16]
@@ -901,8 +902,12 @@ static bool use_amx(const struct kernels_mm *mm) {
     return mm->bf16_act && mm->M >= KERNELS_AMX_MIN_M && cpu_features_get()->amx_bf16;
 }
 
+static bool use_packed(const struct kernels_mm *mm) {
+    return mm->M >= (dtype_is_quantized(mm->wt) ? QPACK_MIN_M : PACK_MIN_M);
+}
+
 static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
-    bool q = dtype_is_quantized(mm->wt), packed = mm->M >= PACK_MIN_M;
+    bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
     if (q && !packed) return xq_row_bytes(mm->K);
     if (use_amx(mm)) return kernels_avx512_amx_xp_row_bytes(mm->K);
     if ((mm->wt == DTYPE_BF16 && !packed) || mm->bf16_act || q)
@@ -912,12 +917,12 @@ static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
 
 static size_t avx512_mm_thread_bytes(const struct kernels_mm *mm) {
     if (use_amx(mm)) return kernels_avx512_amx_thread_bytes(mm->M, mm->K);
-    if (mm->M >= PACK_MIN_M) return (size_t)(PNC + 16) * (size_t)mm->K * sizeof(float);
+    if (use_packed(mm)) return (size_t)(PNC + 16) * (size_t)mm->K * sizeof(float);
     return 0;
 }
 
 static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
-    bool q = dtype_is_quantized(mm->wt), packed = mm->M >= PACK_MIN_M;
+    bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
     if (q)
         packed ? prep_xhat(mm, m0, m1) : prep_xq(mm, m0, m1);
     else if (use_amx(mm))
@@ -931,7 +936,7 @@ static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1
 static void avx512_mm_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
     if (use_amx(mm))
         kernels_avx512_amx_run(mm, m0, m1, n0, n1, ts);
-    else if (mm->M >= PACK_MIN_M)
+    else if (use_packed(mm))
         run_f32_packed(mm, m0, m1, n0, n1, ts);
     else if (dtype_is_quantized(mm->wt))
         run_q_direct(mm, m0, m1, n0, n1);
