@@ -75,10 +75,15 @@ size_t kernels_matmul_scratch_size(int n_threads, int64_t M, int64_t K, enum dty
     return a > b ? a : b;
 }
 
+enum { MM_MAX_MULTI = 4 };
+
+/* One driver call: up to MM_MAX_MULTI products sharing x (and its prepared copy). */
 struct mm_task {
     const struct kernels_isa *isa;
-    struct kernels_mm mm;
-    uint8_t *ts; /* thread scratch base */
+    struct kernels_mm mm[MM_MAX_MULTI];
+    int n_mm;
+    int64_t units[MM_MAX_MULTI + 1]; /* prefix sums of each product's N units */
+    uint8_t *ts;                     /* thread scratch base */
     size_t ts_bytes;
     bool split_m;
 };
@@ -86,38 +91,42 @@ struct mm_task {
 static void mm_prep_task(void *ctx, int ith, int nth) {
     const struct mm_task *t = ctx;
     long long lo, hi;
-    threadpool_split(t->mm.M, ith, nth, &lo, &hi);
-    if (lo < hi) t->isa->mm_prep_x(&t->mm, lo, hi);
+    threadpool_split(t->mm[0].M, ith, nth, &lo, &hi);
+    if (lo < hi) t->isa->mm_prep_x(&t->mm[0], lo, hi);
 }
 
 static void mm_run_task(void *ctx, int ith, int nth) {
     const struct mm_task *t = ctx;
-    const struct kernels_mm *mm = &t->mm;
     long long lo, hi;
-    int64_t m0 = 0, m1 = mm->M, n0 = 0, n1 = mm->N;
-    if (t->split_m) {
+    uint8_t *ts = t->ts ? t->ts + (size_t)ith * t->ts_bytes : NULL;
+    if (t->split_m) { /* one product, N too small to feed every thread */
+        const struct kernels_mm *mm = &t->mm[0];
         threadpool_split((mm->M + MM_M_UNIT - 1) / MM_M_UNIT, ith, nth, &lo, &hi);
-        m0 = lo * MM_M_UNIT;
-        m1 = hi * MM_M_UNIT < mm->M ? hi * MM_M_UNIT : mm->M;
-    } else {
-        threadpool_split((mm->N + MM_N_UNIT - 1) / MM_N_UNIT, ith, nth, &lo, &hi);
-        n0 = lo * MM_N_UNIT;
-        n1 = hi * MM_N_UNIT < mm->N ? hi * MM_N_UNIT : mm->N;
-    }
-    if (m0 < m1 && n0 < n1) t->isa->mm_run(mm, m0, m1, n0, n1, t->ts ? t->ts + (size_t)ith * t->ts_bytes : NULL);
-}
-
-void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, const float *x, int64_t M, int64_t K,
-                        const struct tensor *W, const float *bias, float *y, const struct kernels_matmul_opts *opts) {
-    enum dtype wt = W->dtype;
-    int64_t N = W->n_dims == 2 ? W->shape[0] : 0;
-    if (!kernels_supports(wt) || W->n_dims != 2 || W->shape[1] != K || K % dtype_block_size(wt) != 0) {
-        LOG_ERROR("unsupported matmul: W %s n_dims %d, K %lld", dtype_name(wt), W->n_dims, (long long)K);
-        for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+        int64_t m0 = lo * MM_M_UNIT, m1 = hi * MM_M_UNIT < mm->M ? hi * MM_M_UNIT : mm->M;
+        if (m0 < m1) t->isa->mm_run(mm, m0, m1, 0, mm->N, ts);
         return;
     }
-    if (M <= 0 || N <= 0) return;
+    /* the products' weight rows, concatenated, in units of MM_N_UNIT rows */
+    threadpool_split(t->units[t->n_mm], ith, nth, &lo, &hi);
+    for (int i = 0; i < t->n_mm; i++) {
+        int64_t u0 = lo > t->units[i] ? lo : t->units[i], u1 = hi < t->units[i + 1] ? hi : t->units[i + 1];
+        if (u0 >= u1) continue;
+        const struct kernels_mm *mm = &t->mm[i];
+        int64_t n0 = (u0 - t->units[i]) * MM_N_UNIT, n1 = (u1 - t->units[i]) * MM_N_UNIT;
+        t->isa->mm_run(mm, 0, mm->M, n0, n1 < mm->N ? n1 : mm->N, ts);
+    }
+}
 
+static bool mm_shape_ok(const struct tensor *W, int64_t K) {
+    enum dtype wt = W->dtype;
+    return kernels_supports(wt) && W->n_dims == 2 && W->shape[1] == K && K % dtype_block_size(wt) == 0;
+}
+
+/* Runs the n (<= MM_MAX_MULTI) products of x with weights of one dtype and valid shapes. */
+static void mm_drive(const struct kernels_isa *isa, struct threadpool *pool, const float *x, int64_t M, int64_t K,
+                     int n, const struct tensor *const *W, const float *const *bias, float *const *y,
+                     const struct kernels_matmul_opts *opts) {
+    enum dtype wt = W[0]->dtype;
     bool bf16_act = opts && opts->bf16_activations && wt == DTYPE_BF16;
     void *scratch = opts ? opts->scratch : NULL;
     int nth = pool ? threadpool_size(pool) : 1;
@@ -137,32 +146,68 @@ void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, 
     }
     uint8_t *base = need ? (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : NULL;
 
-    struct mm_task t = {.isa = isa};
-    t.mm = (struct kernels_mm){.x = x,
-                               .M = M,
-                               .K = K,
-                               .N = N,
-                               .wt = wt,
-                               .w = W->data,
-                               .w_row_bytes = dtype_row_bytes(wt, K),
-                               .bias = bias,
-                               .y = y,
-                               .bf16_act = bf16_act};
-    t.mm.xp_row_bytes = isa->mm_xp_row_bytes(&t.mm);
-    t.ts_bytes = align64(isa->mm_thread_bytes(&t.mm));
-    if (t.mm.xp_row_bytes) t.mm.xp = base;
-    t.ts = base ? base + align64((size_t)xp_rows(M) * t.mm.xp_row_bytes) : NULL;
-    int64_t n_units = (N + MM_N_UNIT - 1) / MM_N_UNIT;
-    t.split_m = n_units < 2 * nth && M >= 2 * MM_M_UNIT * nth;
+    struct mm_task t = {.isa = isa, .n_mm = n};
+    for (int i = 0; i < n; i++) {
+        int64_t N = W[i]->shape[0];
+        t.mm[i] = (struct kernels_mm){.x = x,
+                                      .M = M,
+                                      .K = K,
+                                      .N = N,
+                                      .wt = wt,
+                                      .w = W[i]->data,
+                                      .w_row_bytes = dtype_row_bytes(wt, K),
+                                      .bias = bias ? bias[i] : NULL,
+                                      .y = y[i],
+                                      .bf16_act = bf16_act};
+        t.units[i + 1] = t.units[i] + (N + MM_N_UNIT - 1) / MM_N_UNIT;
+    }
+    size_t xp_row_bytes = isa->mm_xp_row_bytes(&t.mm[0]);
+    t.ts_bytes = align64(isa->mm_thread_bytes(&t.mm[0]));
+    for (int i = 0; i < n; i++) {
+        t.mm[i].xp_row_bytes = xp_row_bytes;
+        if (xp_row_bytes) t.mm[i].xp = base;
+    }
+    t.ts = base ? base + align64((size_t)xp_rows(M) * xp_row_bytes) : NULL;
+    t.split_m = n == 1 && t.units[1] < 2 * nth && M >= 2 * MM_M_UNIT * nth;
 
-    if (t.mm.xp_row_bytes) {
+    if (xp_row_bytes) {
         if (!pool || M * K < MM_PREP_INLINE || M < nth)
-            isa->mm_prep_x(&t.mm, 0, M);
+            isa->mm_prep_x(&t.mm[0], 0, M);
         else
             threadpool_run(pool, mm_prep_task, &t);
     }
     threadpool_run(pool, mm_run_task, &t);
     free(owned);
+}
+
+static void mm_fill_nan(const struct tensor *W, int64_t M, int64_t K, float *y) {
+    int64_t N = W->n_dims == 2 ? W->shape[0] : 0;
+    LOG_ERROR("unsupported matmul: W %s n_dims %d, K %lld", dtype_name(W->dtype), W->n_dims, (long long)K);
+    for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+}
+
+void kernels_matmul_isa(const struct kernels_isa *isa, struct threadpool *pool, const float *x, int64_t M, int64_t K,
+                        const struct tensor *W, const float *bias, float *y, const struct kernels_matmul_opts *opts) {
+    if (!mm_shape_ok(W, K)) {
+        mm_fill_nan(W, M, K, y);
+        return;
+    }
+    if (M <= 0 || W->shape[0] <= 0) return;
+    mm_drive(isa, pool, x, M, K, 1, &W, &bias, &y, opts);
+}
+
+void kernels_matmul_multi(struct threadpool *pool, const float *x, int64_t M, int64_t K, int n,
+                          const struct tensor *const *W, const float *const *bias, float *const *y,
+                          const struct kernels_matmul_opts *opts) {
+    const struct kernels_isa *isa = kernels_isa_select();
+    bool together = n >= 1 && n <= MM_MAX_MULTI && M > 0;
+    for (int i = 0; i < n && together; i++)
+        together = mm_shape_ok(W[i], K) && W[i]->dtype == W[0]->dtype && W[i]->shape[0] > 0;
+    if (!together) {
+        for (int i = 0; i < n; i++) kernels_matmul_isa(isa, pool, x, M, K, W[i], bias ? bias[i] : NULL, y[i], opts);
+        return;
+    }
+    mm_drive(isa, pool, x, M, K, n, W, bias, y, opts);
 }
 
 void kernels_matmul_ex(struct threadpool *pool, const float *x, int64_t M, int64_t K, const struct tensor *W,

@@ -52,6 +52,13 @@ struct kernels_matmul_opts {
 /* kernels_matmul with options (opts may be NULL). */
 void kernels_matmul_ex(struct threadpool *pool, const float *x, int64_t M, int64_t K, const struct tensor *W,
                        const float *bias, float *y, const struct kernels_matmul_opts *opts);
+/* n products of the same x: y[i] = x . W[i]^T (+ bias[i]; bias may be NULL), each exactly
+ * as kernels_matmul_ex computes it. When the weights share a dtype (n <= 4), x is
+ * prepared once and one parallel pass covers all of them (fewer pool barriers per
+ * layer in decode); otherwise they run one after the other. */
+void kernels_matmul_multi(struct threadpool *pool, const float *x, int64_t M, int64_t K, int n,
+                          const struct tensor *const *W, const float *const *bias, float *const *y,
+                          const struct kernels_matmul_opts *opts);
 /* Scratch bytes kernels_matmul_ex needs (for any options) with a pool of
  * n_threads threads (threadpool_size(pool); 1 for a NULL pool); may be 0. */
 size_t kernels_matmul_scratch_size(int n_threads, int64_t M, int64_t K, enum dtype wt);

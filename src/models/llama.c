@@ -58,12 +58,18 @@ static int workspace_reserve(struct model_workspace *ws, size_t n_floats, size_t
     return 0;
 }
 
-/* One projection: y = x . W^T (+ bias) with the model's activation precision and the
- * workspace's scratch (grown to the largest need; none in steady state). */
-static void matmul(const struct model *m, struct threadpool *pool, struct model_workspace *ws, const float *x,
-                   int64_t M, int64_t K, const struct tensor *W, const float *bias, float *y) {
+/* n projections of x: y[i] = x . W[i]^T (+ bias[i]) with the model's activation precision
+ * and the workspace's scratch (grown to the largest need; none in steady state); one
+ * pass over the pool for all of them (kernels_matmul_multi). */
+static void matmul_n(const struct model *m, struct threadpool *pool, struct model_workspace *ws, const float *x,
+                     int64_t M, int64_t K, int n, const struct tensor *const *W, const float *const *bias,
+                     float *const *y) {
     struct kernels_matmul_opts o = {.bf16_activations = m->bf16_act};
-    size_t need = kernels_matmul_scratch_size(pool ? threadpool_size(pool) : 1, M, K, W->dtype);
+    size_t need = 0;
+    for (int i = 0; i < n; i++) {
+        size_t ni = kernels_matmul_scratch_size(pool ? threadpool_size(pool) : 1, M, K, W[i]->dtype);
+        if (ni > need) need = ni;
+    }
     if (need > ws->mm_cap) {
         void *nb = malloc(need);
         if (nb) {
@@ -76,7 +82,12 @@ static void matmul(const struct model *m, struct threadpool *pool, struct model_
         o.scratch = ws->mm_scratch;
         o.scratch_bytes = ws->mm_cap;
     }
-    kernels_matmul_ex(pool, x, M, K, W, bias, y, &o);
+    kernels_matmul_multi(pool, x, M, K, n, W, bias, y, &o);
+}
+
+static void matmul(const struct model *m, struct threadpool *pool, struct model_workspace *ws, const float *x,
+                   int64_t M, int64_t K, const struct tensor *W, const float *bias, float *y) {
+    matmul_n(m, pool, ws, x, M, K, 1, &W, &bias, &y);
 }
 
 static int validate_batch(const struct model *m, const struct kv_pool *kv, const struct forward_batch *b,
@@ -143,9 +154,12 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct model_layer *L = &m->layers[l];
         for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->attn_norm, h + i * H, H, eps);
-        matmul(m, pool, ws, h, T, H, &L->wq, L->bq, q);
-        matmul(m, pool, ws, h, T, H, &L->wk, L->bk, k);
-        matmul(m, pool, ws, h, T, H, &L->wv, L->bv, v);
+        {
+            const struct tensor *W[3] = {&L->wq, &L->wk, &L->wv};
+            const float *bias[3] = {L->bq, L->bk, L->bv};
+            float *y[3] = {q, k, v};
+            matmul_n(m, pool, ws, h, T, H, 3, W, bias, y);
+        }
         for (int64_t i = 0; i < T; i++) {
             float *qi = q + i * qd, *ki = k + i * kvd;
             if (L->q_norm) {
@@ -165,8 +179,11 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
 
         for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->ffn_norm, h + i * H, H, eps);
-        matmul(m, pool, ws, h, T, H, &L->w_gate, NULL, g);
-        matmul(m, pool, ws, h, T, H, &L->w_up, NULL, u);
+        {
+            const struct tensor *W[2] = {&L->w_gate, &L->w_up};
+            float *y[2] = {g, u};
+            matmul_n(m, pool, ws, h, T, H, 2, W, NULL, y);
+        }
         kernels_silu_mul(g, u, g, (int64_t)n_ff);
         matmul(m, pool, ws, g, T, I, &L->w_down, NULL, h);
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];

@@ -446,6 +446,53 @@ TEST(matmul_public_scratch) {
     threadpool_destroy(pool);
 }
 
+/* kernels_matmul_multi equals one kernels_matmul_ex per weight (same dtype: one fused pass;
+ * mixed dtypes: separate calls), for decode, batch and prefill row counts and 1-2 threads. */
+TEST(matmul_multi_equals_single) {
+    unsigned long long s = 7;
+    enum { K = 256, MAXM = 40 };
+    static const int64_t Ns[3] = {48, 20, 37};
+    static const int64_t Ms[] = {1, 5, 20, 40};
+    struct { enum dtype a, b; bool bf16; } cases[] = {{DTYPE_BF16, DTYPE_BF16, true}, {DTYPE_BF16, DTYPE_BF16, false},
+                                                      {DTYPE_Q8_0, DTYPE_Q8_0, false}, {DTYPE_Q4_0, DTYPE_Q4_0, false},
+                                                      {DTYPE_F32, DTYPE_F32, false},   {DTYPE_Q4_0, DTYPE_Q8_0, false}};
+    static float x[MAXM * K], bias[3][48], ys[3][MAXM * 48], ym[3][MAXM * 48];
+    for (int64_t i = 0; i < MAXM * K; i++) x[i] = rnd_nz(&s);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 48; j++) bias[i][j] = rnd_nz(&s);
+    for (int nt = 1; nt <= 2; nt++) {
+        struct threadpool *pool = threadpool_create(nt);
+        CHECK(pool != NULL);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            void *w[3];
+            struct tensor W[3];
+            const struct tensor *Wp[3];
+            const float *bp[3] = {bias[0], NULL, bias[2]};
+            float *yp[3] = {ym[0], ym[1], ym[2]};
+            for (int i = 0; i < 3; i++) {
+                enum dtype t = i == 2 ? cases[c].b : cases[c].a;
+                w[i] = make_weights(t, Ns[i], K, &s);
+                W[i] = (struct tensor){.dtype = t, .n_dims = 2, .shape = {Ns[i], K}, .data = w[i]};
+                Wp[i] = &W[i];
+            }
+            struct kernels_matmul_opts o = {.bf16_activations = cases[c].bf16};
+            for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+                int64_t M = Ms[mi];
+                for (int i = 0; i < 3; i++) kernels_matmul_ex(pool, x, M, K, &W[i], bp[i], ys[i], &o);
+                kernels_matmul_multi(pool, x, M, K, 3, Wp, bp, yp, &o);
+                int bad = 0;
+                for (int i = 0; i < 3; i++)
+                    for (int64_t j = 0; j < M * Ns[i]; j++) bad += ym[i][j] != ys[i][j];
+                if (bad) printf("  multi %s/%s M %lld threads %d: %d outputs differ\n", dtype_name(cases[c].a),
+                                dtype_name(cases[c].b), (long long)M, nt, bad);
+                CHECK(bad == 0);
+            }
+            for (int i = 0; i < 3; i++) free(w[i]);
+        }
+        threadpool_destroy(pool);
+    }
+}
+
 TEST(matmul_rejects_bad_shape) {
     float w[64] = {1}, x[32] = {1}, y[2] = {0, 0};
     struct tensor W = {.dtype = DTYPE_Q8_0, .n_dims = 2, .shape = {2, 30}, .data = w};
@@ -683,6 +730,7 @@ int main(void) {
     RUN(impl_names);
     RUN(matmul_rejects_bad_shape);
     RUN(matmul_public_scratch);
+    RUN(matmul_multi_equals_single);
     RUN(matmul_f32);
     RUN(matmul_f16);
     RUN(matmul_bf16);
