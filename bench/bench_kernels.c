@@ -7,7 +7,7 @@
  * Shapes (y[M][N] = x[M][K] W[N][K]^T): up = gate/up projection K 1024 -> N 3072,
  * down = K 3072 -> N 1024, lmhead = K 1024 -> N 151936 (prefill only with
  * --lmhead-prefill: serving computes logits for the last token only). bf16a is
- * BF16 with kernels_matmul_opts.bf16_activations (AMX tiles for M >= 32 where
+ * BF16 with kernels_matmul_opts.bf16_activations (AMX tiles for M >= 16 where
  * the CPU has them).
  *
  * For each case it prints the median time of R runs (default 5), GFLOP/s

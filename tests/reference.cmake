@@ -1,10 +1,12 @@
 # Reference numerics suite (label "reference"): sglc's logits (prefill and decode)
 # and greedy tokens against a PyTorch reference on the same random-weight
 # checkpoints, written by tools/gen_model.py into ${CMAKE_BINARY_DIR}/reference-models
-# as HF f32/bf16 directories and GGUF f32/f16/bf16/q8_0/q4_0 files.
-# One test per case (tests/reference/run_reference.py --case NAME), plus
+# as HF f32/bf16 directories and GGUF f32/f16/bf16/q8_0/q4_0 files, plus the HF bf16
+# checkpoint under --quantization int8/q4 and --dtype float32 (thresholds: the driver's
+# docstring). One test per case (tests/reference/run_reference.py --case NAME), plus
 # reference.selftest, which checks the generator and the reference themselves
-# (determinism, GGUF round trip, Llama Q/K permutation, quantizers, stories260K).
+# (determinism, GGUF round trip, Llama Q/K permutation, quantizers, bf16 rounding,
+# the --quantization weight selection, stories260K).
 # Needs Debian's python3 with numpy + torch; without them the tests skip (exit 77).
 set(SGLC_REF_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with numpy and torch for the reference suite")
 execute_process(COMMAND ${SGLC_REF_PYTHON} -c "import numpy, torch"

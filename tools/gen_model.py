@@ -563,19 +563,27 @@ class GgufWriter:
         return bytes(out)
 
 
-def gguf_tensor_plan(spec, gguf_type):
-    """[(gguf_name, hf_name or None, shape, kind, ggml_type)] in file order."""
+def gguf_tensor_plan(spec, gguf_type, types=None, untie=False):
+    """[(gguf_name, hf_name or None, shape, kind, ggml_type)] in file order. types: optional
+    {gguf_name: type name of GGUF_TYPES} overriding single tensors (a mixed-type file); untie:
+    a tied spec gets an explicit output.weight holding the embedding's values."""
     qt = GGUF_TYPES[gguf_type]
+    entries = list(spec.tensors())
+    if untie and spec.cfg["tie_word_embeddings"]:
+        embed = entries[0]
+        assert embed[0] == "model.embed_tokens.weight"
+        entries.append(embed)  # same hf name: the same generated values
     plan = []
-    for hf, shape, kind in spec.tensors():
+    for i, (hf, shape, kind) in enumerate(entries):
+        name = "output.weight" if i > 0 and hf == "model.embed_tokens.weight" else gguf_name(hf)
         if len(shape) == 1:
             t = GGML_F32  # norms and biases stay f32, as llama.cpp's converter does
         else:
-            t = qt
+            t = GGUF_TYPES[types[name]] if types and name in types else qt
             blk = GGML_BLOCK[t][0]
             if shape[-1] % blk:
                 t = GGML_F16  # rows not a whole number of blocks: llama.cpp falls back as well
-        plan.append((gguf_name(hf), hf, shape, kind, t))
+        plan.append((name, hf, shape, kind, t))
     if spec.arch == "llama" and rope_scaling_type(spec.cfg["rope_scaling"]) == "llama3":
         plan.append(("rope_freqs.weight", None, (spec.head_dim // 2,), "rope_freqs", GGML_F32))
     return plan
@@ -669,11 +677,12 @@ def gguf_metadata(spec, gguf_type, w):
         w.add("tokenizer.chat_template", GV_STR, tok.chat_template)
 
 
-def write_gguf(spec, path, gguf_type, dtype):
-    """Writes the checkpoint's weights (rounded to `dtype`) as GGUF `gguf_type`, streaming."""
+def write_gguf(spec, path, gguf_type, dtype, types=None, untie=False):
+    """Writes the checkpoint's weights (rounded to `dtype`) as GGUF `gguf_type`, streaming
+    (types, untie: see gguf_tensor_plan)."""
     w = GgufWriter()
     gguf_metadata(spec, gguf_type, w)
-    plan = gguf_tensor_plan(spec, gguf_type)
+    plan = gguf_tensor_plan(spec, gguf_type, types, untie)
     kvb = w.kv_bytes()
     infos = bytearray()
     off = 0

@@ -18,9 +18,17 @@ un-permuted back to the HF layout, llama3 scaling from rope_freqs.weight), so a
 reference on a quantized file uses exactly the quantized values. The computation
 runs in float32 (or float64 with --compute float64); RoPE angles in float64.
 
+sgl-c's numerics (engine_model): the input of a matmul is rounded as the engine's
+kernels round it — to bf16 for BF16 weights (unless `--dtype float32`), to 8-bit
+blocks for q8_0/q4_0 weights —, keys and values are rounded to bf16 where the
+engine's KV cache is bf16 (--kv-cache-dtype; auto: weights not F32 and --dtype not
+float32), and `--quantization int8|q4` is reproduced by quantizing the projections
+with gen_model's ggml-reference quantizers. Model with act_quant=None and
+kv_bf16=False is the exact (unrounded) forward.
+
 Only numpy + torch (Debian's /usr/bin/python3). Also a CLI mirroring `sglc logits`
-and `sglc generate` (ids only), for debugging:
-  torch_ref.py logits --model-path P --input-ids 1,2,3 --output FILE
+and `sglc generate` (ids only; engine numerics unless --exact), for debugging:
+  torch_ref.py logits --model-path P --input-ids 1,2,3 --output FILE [--dtype float32] [--quantization q4]
   torch_ref.py generate --model-path P --input-ids 1,2,3 --max-new-tokens 32
 """
 
@@ -41,8 +49,9 @@ import gen_model  # noqa: E402  (number formats and GGUF naming shared with the 
 # Loading
 
 
-def read_safetensors(path):
-    """{name: float32 ndarray} of one safetensors file."""
+def read_safetensors(path, dtypes=None):
+    """{name: float32 ndarray} of one safetensors file; dtypes (a dict), when given,
+    receives {name: "f32" | "f16" | "bf16"}, the stored dtype."""
     with open(path, "rb") as f:
         data = f.read()
     (hlen,) = struct.unpack_from("<Q", data, 0)
@@ -65,11 +74,13 @@ def read_safetensors(path):
         else:
             raise ValueError(f"{path}: {name}: unsupported dtype {dt}")
         out[name] = a.reshape(shape)
+        if dtypes is not None:
+            dtypes[name] = dt.lower()
     return out
 
 
-def load_hf(model_dir):
-    """(config dict, {hf_name: float32 ndarray}) of an HF checkpoint directory."""
+def load_hf(model_dir, dtypes=None):
+    """(config dict, {hf_name: float32 ndarray}) of an HF checkpoint directory (dtypes: see read_safetensors)."""
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     idx = os.path.join(model_dir, "model.safetensors.index.json")
@@ -78,9 +89,9 @@ def load_hf(model_dir):
         with open(idx) as f:
             files = sorted(set(json.load(f)["weight_map"].values()))
         for fn in files:
-            weights.update(read_safetensors(os.path.join(model_dir, fn)))
+            weights.update(read_safetensors(os.path.join(model_dir, fn), dtypes))
     else:
-        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"), dtypes)
     return cfg, weights
 
 
@@ -160,8 +171,13 @@ class Gguf:
         return a.reshape(list(reversed(ne)))
 
 
-def load_gguf(path):
-    """(HF-style config dict, {hf_name: float32 ndarray}) of a GGUF file written with llama.cpp's conventions."""
+GGML_TYPE_NAMES = {gen_model.GGML_F32: "f32", gen_model.GGML_F16: "f16", gen_model.GGML_BF16: "bf16",
+                   gen_model.GGML_Q8_0: "q8_0", gen_model.GGML_Q4_0: "q4_0"}
+
+
+def load_gguf(path, dtypes=None):
+    """(HF-style config dict, {hf_name: float32 ndarray}) of a GGUF file written with llama.cpp's conventions;
+    dtypes (a dict), when given, receives {hf_name: "f32" | "f16" | "bf16" | "q8_0" | "q4_0"}."""
     g = Gguf(path)
     m = g.meta
     arch = m["general.architecture"]
@@ -220,15 +236,17 @@ def load_gguf(path):
         if arch == "llama" and (".q_proj." in hf or ".k_proj." in hf):
             x = gen_model.llama_unpermute(x, n_head if ".q_proj." in hf else n_kv)
         w[hf] = x
+        if dtypes is not None:
+            dtypes[hf] = GGML_TYPE_NAMES[g.tensors[name][1]]
     cfg["tie_word_embeddings"] = "lm_head.weight" not in w
     cfg["attention_bias"] = "model.layers.0.self_attn.q_proj.bias" in w
     return cfg, w
 
 
-def load(path):
+def load(path, dtypes=None):
     if os.path.isdir(path):
-        return load_hf(path)
-    return load_gguf(path)
+        return load_hf(path, dtypes)
+    return load_gguf(path, dtypes)
 
 
 # --------------------------------------------------------------------------
@@ -300,17 +318,52 @@ def rope_inv_freq(cfg):
 # Model
 
 
+PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+               "mlp.up_proj", "mlp.down_proj")
+
+
+def lm_head_key(cfg, weights):
+    """Name of the weight the LM head multiplies by: lm_head.weight, or the tied embedding."""
+    if "lm_head.weight" in weights and not cfg.get("tie_word_embeddings", False):
+        return "lm_head.weight"
+    return "model.embed_tokens.weight"
+
+
+def matmul_keys(cfg, weights):
+    """Names of every matmul weight: the layers' projections, then the LM head."""
+    keys = [f"model.layers.{i}.{p}.weight" for i in range(cfg["num_hidden_layers"]) for p in PROJECTIONS]
+    return keys + [lm_head_key(cfg, weights)]
+
+
+def quantize_dequantize(x, qtype):
+    """Rows of x (float32 [rows, k], k % 32 == 0) quantized to "q8_0" / "q4_0" with gen_model's
+    ggml-reference quantizers (f16 scale) and dequantized back to float32."""
+    q = {"q8_0": (gen_model.quantize_q8_0, gen_model.GGML_Q8_0), "q4_0": (gen_model.quantize_q4_0,
+                                                                         gen_model.GGML_Q4_0)}[qtype]
+    blocks = q[0](np.ascontiguousarray(x, dtype=np.float32))
+    return gen_model.dequantize_blocks(blocks.tobytes(), q[1], x.size).reshape(x.shape)
+
+
 class Model:
     """The reference model on float32 (or float64) torch tensors."""
 
-    def __init__(self, cfg, weights, compute=torch.float32, act_quant=None):
-        """act_quant: None (exact matmul inputs), or "q8_0" / "q8_f32" to round the input of
-        every matmul to 8-bit blocks first (see act_roundtrip), as llama.cpp and sgl-c do
-        for q8_0/q4_0 weights."""
+    ACT_MODES = (None, "q8_0", "q8_f32", "bf16")
+
+    def __init__(self, cfg, weights, compute=torch.float32, act_quant=None, kv_bf16=False):
+        """act_quant: how the input of a matmul is rounded first (see act_roundtrip): None (exact),
+        "q8_0" / "q8_f32" (8-bit blocks, as llama.cpp and sgl-c do for q8_0/q4_0 weights) or
+        "bf16" (as HF BF16 inference and sgl-c do for bf16 weights); one mode for every matmul,
+        or a dict {weight name: mode} (missing names: exact), the LM head being "lm_head.weight"
+        when the model has one, else "model.embed_tokens.weight" (see engine_model).
+        kv_bf16: keys (after q/k norm and RoPE) and values rounded to bf16 before attention
+        uses them, as a bf16 KV cache stores them."""
         self.cfg = cfg
+        self.kv_bf16 = kv_bf16
         self.dt = compute
-        if act_quant not in (None, "q8_0", "q8_f32"):
-            raise ValueError(f"act_quant {act_quant}")
+        modes = act_quant.values() if isinstance(act_quant, dict) else [act_quant]
+        bad = [m for m in modes if m not in self.ACT_MODES]
+        if bad:
+            raise ValueError(f"act_quant {bad[0]}")
         self.act_quant = act_quant
         self.w = {k: torch.from_numpy(np.ascontiguousarray(v)).to(compute) for k, v in weights.items()}
         arch = cfg["architectures"][0]
@@ -321,17 +374,18 @@ class Model:
         self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // self.n_head
         self.eps = cfg["rms_norm_eps"]
         self.inv_freq, self.attn_factor = rope_inv_freq(cfg)
-        if "lm_head.weight" in self.w and not cfg.get("tie_word_embeddings", False):
-            self.lm_head = self.w["lm_head.weight"]
-        else:
-            self.lm_head = self.w["model.embed_tokens.weight"]
+        self.lm_head_key = lm_head_key(cfg, weights)
         self.vocab = self.w["model.embed_tokens.weight"].shape[0]
 
     @staticmethod
     def act_roundtrip(x, mode):
-        """x [..., n] (n % 32 == 0) rounded to 8-bit blocks of 32 and back, amax/127 scale:
-        "q8_0": ggml's block_q8_0 (scale stored as f16, round half away from zero);
-        "q8_f32": scale kept in f32, round half to even (sgl-c's kernels spec)."""
+        """x [..., n] rounded as a matmul input and back (to x's dtype), from its float32 value:
+        "q8_0": 8-bit blocks of 32 (n % 32 == 0), scale amax/127 stored as f16, round half away
+                from zero (ggml's block_q8_0);
+        "q8_f32": the same with the scale kept in f32 and round half to even (sgl-c's kernels spec);
+        "bf16": each value to bfloat16, round to nearest even."""
+        if mode == "bf16":
+            return x.to(torch.float32).to(torch.bfloat16).to(x.dtype)
         b = x.reshape(-1, 32).to(torch.float32)
         d = b.abs().amax(dim=1, keepdim=True) / 127.0
         inv = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
@@ -344,11 +398,13 @@ class Model:
             q = torch.round(v)  # half to even
         return (q.to(torch.float64) * d.to(torch.float64)).to(x.dtype).reshape(x.shape)
 
-    def linear(self, x, w):
-        """x @ w.T, with the input rounded to 8-bit blocks under act_quant."""
-        if self.act_quant and x.shape[-1] % 32 == 0:
-            x = self.act_roundtrip(x, self.act_quant)
-        return x @ w.T
+    def linear(self, x, key):
+        """x @ w.T for the weight named key, the input rounded as act_quant says (8-bit block
+        modes only where the row length is a multiple of 32, as the engine's kernels)."""
+        mode = self.act_quant.get(key) if isinstance(self.act_quant, dict) else self.act_quant
+        if mode == "bf16" or (mode and x.shape[-1] % 32 == 0):
+            x = self.act_roundtrip(x, mode)
+        return x @ self.w[key].T
 
     def rms_norm(self, x, w):
         var = x.pow(2).mean(-1, keepdim=True)
@@ -378,9 +434,9 @@ class Model:
         for i in range(self.n_layers):
             p = f"model.layers.{i}."
             h = self.rms_norm(x, w[p + "input_layernorm.weight"])
-            q = self.linear(h, w[p + "self_attn.q_proj.weight"])
-            k = self.linear(h, w[p + "self_attn.k_proj.weight"])
-            v = self.linear(h, w[p + "self_attn.v_proj.weight"])
+            q = self.linear(h, p + "self_attn.q_proj.weight")
+            k = self.linear(h, p + "self_attn.k_proj.weight")
+            v = self.linear(h, p + "self_attn.v_proj.weight")
             if p + "self_attn.q_proj.bias" in w:
                 q = q + w[p + "self_attn.q_proj.bias"]
                 k = k + w[p + "self_attn.k_proj.bias"]
@@ -393,22 +449,24 @@ class Model:
                 k = self.rms_norm(k, w[p + "self_attn.k_norm.weight"])
             q = q * cos + self.rotate_half(q) * sin
             k = k * cos + self.rotate_half(k) * sin
+            if self.kv_bf16:
+                k, v = self.act_roundtrip(k, "bf16"), self.act_roundtrip(v, "bf16")
             k = k.repeat_interleave(rep, dim=1)  # head j uses kv head j // rep, as HF repeat_kv
             v = v.repeat_interleave(rep, dim=1)
             scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + mask
             probs = torch.softmax(scores, dim=-1)
             o = torch.einsum("hqk,khd->qhd", probs, v).reshape(t, self.n_head * hd)
-            x = x + self.linear(o, w[p + "self_attn.o_proj.weight"])
+            x = x + self.linear(o, p + "self_attn.o_proj.weight")
             h = self.rms_norm(x, w[p + "post_attention_layernorm.weight"])
-            g = self.linear(h, w[p + "mlp.gate_proj.weight"])
-            u = self.linear(h, w[p + "mlp.up_proj.weight"])
-            x = x + self.linear(torch.nn.functional.silu(g) * u, w[p + "mlp.down_proj.weight"])
+            g = self.linear(h, p + "mlp.gate_proj.weight")
+            u = self.linear(h, p + "mlp.up_proj.weight")
+            x = x + self.linear(torch.nn.functional.silu(g) * u, p + "mlp.down_proj.weight")
         return self.rms_norm(x, w["model.norm.weight"])
 
     def logits(self, ids):
         """ndarray [T, vocab] (the compute dtype): logits at every position."""
         with torch.no_grad():
-            return self.linear(self.hidden(ids), self.lm_head).numpy()
+            return self.linear(self.hidden(ids), self.lm_head_key).numpy()
 
     def greedy(self, ids, n_new):
         """(new token ids, per-step logits [n_new, vocab]); full recompute each step."""
@@ -416,7 +474,7 @@ class Model:
         out, steps = [], []
         with torch.no_grad():
             for _ in range(n_new):
-                last = self.linear(self.hidden(seq)[-1:], self.lm_head).numpy()[0]
+                last = self.linear(self.hidden(seq)[-1:], self.lm_head_key).numpy()[0]
                 tok = int(np.argmax(last))
                 steps.append(last)
                 out.append(tok)
@@ -427,6 +485,66 @@ class Model:
 def load_model(path, compute=torch.float32, act_quant=None):
     cfg, w = load(path)
     return Model(cfg, w, compute, act_quant)
+
+
+ENGINE_DTYPES = ("auto", "bfloat16", "float32")
+ENGINE_QUANTIZATIONS = (None, "int8", "q4")
+
+
+def engine_weights(cfg, weights, dtypes, quantization):
+    """(cfg, weights, dtypes) as sgl-c holds them after `--quantization` (None, "int8", "q4"):
+    every F32/F16/BF16 matmul weight (matmul_keys) whose rows are whole 32-blocks is quantized,
+    from its float32 value, to q8_0 (int8) or q4_0 (q4; the LM head q8_0) and dequantized. A
+    tied LM head becomes such a copy (lm_head.weight, cfg untied) while the embedding lookup
+    keeps the stored values. The inputs are not modified."""
+    if quantization not in ENGINE_QUANTIZATIONS:
+        raise ValueError(f"quantization {quantization}")
+    cfg, w, dt = dict(cfg), dict(weights), dict(dtypes)
+    if not quantization:
+        return cfg, w, dt
+    head = lm_head_key(cfg, w)
+    if head != "lm_head.weight":
+        w["lm_head.weight"], dt["lm_head.weight"] = w[head], dt[head]
+        cfg["tie_word_embeddings"] = False
+    for k in matmul_keys(cfg, w):
+        if dt[k] in ("f32", "f16", "bf16") and w[k].shape[1] % 32 == 0:
+            t = "q8_0" if quantization == "int8" or k == "lm_head.weight" else "q4_0"
+            w[k], dt[k] = quantize_dequantize(w[k], t), t
+    return cfg, w, dt
+
+
+def engine_act_modes(cfg, weights, dtypes, dtype="auto"):
+    """{matmul weight: act_quant mode} of sgl-c's kernels: "q8_f32" for q8_0/q4_0 weights,
+    "bf16" for BF16 weights unless dtype is "float32", else exact (f32/f16 weights)."""
+    if dtype not in ENGINE_DTYPES:
+        raise ValueError(f"dtype {dtype}")
+    modes = {}
+    for k in matmul_keys(cfg, weights):
+        t = dtypes[k]
+        modes[k] = "q8_f32" if t in ("q8_0", "q4_0") else "bf16" if t == "bf16" and dtype != "float32" else None
+    return modes
+
+
+def engine_kv_bf16(dtypes, dtype="auto", kv_cache_dtype="auto"):
+    """Whether sgl-c keeps the KV cache in bf16: --kv-cache-dtype bfloat16, or auto with the
+    checkpoint's projections not F32 (dtypes as loaded, before --quantization) and --dtype
+    not float32."""
+    if kv_cache_dtype not in ENGINE_DTYPES:
+        raise ValueError(f"kv_cache_dtype {kv_cache_dtype}")
+    if kv_cache_dtype != "auto":
+        return kv_cache_dtype == "bfloat16"
+    return dtype != "float32" and dtypes["model.layers.0.self_attn.q_proj.weight"] != "f32"
+
+
+def engine_model(path, compute=torch.float32, dtype="auto", quantization=None, kv_cache_dtype="auto"):
+    """The reference with sgl-c's numerics for `sglc logits --model-path path --dtype dtype
+    --quantization quantization --kv-cache-dtype kv_cache_dtype`: engine_weights,
+    engine_act_modes and engine_kv_bf16."""
+    dtypes = {}
+    cfg, w = load(path, dtypes)
+    kv_bf16 = engine_kv_bf16(dtypes, dtype, kv_cache_dtype)
+    cfg, w, dtypes = engine_weights(cfg, w, dtypes, quantization)
+    return Model(cfg, w, compute, engine_act_modes(cfg, w, dtypes, dtype), kv_bf16)
 
 
 # --------------------------------------------------------------------------
@@ -442,6 +560,12 @@ def main(argv=None):
         s.add_argument("--input-ids", required=True)
         s.add_argument("--compute", default="float32", choices=["float32", "float64"])
         s.add_argument("--threads", type=int, default=0)
+        s.add_argument("--dtype", default="auto", choices=list(ENGINE_DTYPES),
+                       help="as sglc: bf16 weights take bf16-rounded matmul inputs unless float32")
+        s.add_argument("--quantization", default=None, choices=["int8", "q4"], help="as sglc")
+        s.add_argument("--kv-cache-dtype", default="auto", choices=list(ENGINE_DTYPES), help="as sglc")
+        s.add_argument("--exact", action="store_true", help="exact matmul inputs and stored weights (no engine "
+                       "numerics; --dtype/--quantization ignored)")
         if name == "logits":
             s.add_argument("--output", required=True)
         else:
@@ -450,7 +574,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     ids = [int(x) for x in args.input_ids.split(",") if x]
-    m = load_model(args.model_path, torch.float64 if args.compute == "float64" else torch.float32)
+    compute = torch.float64 if args.compute == "float64" else torch.float32
+    if args.exact:
+        m = load_model(args.model_path, compute)
+    else:
+        m = engine_model(args.model_path, compute, args.dtype, args.quantization, args.kv_cache_dtype)
     if args.cmd == "logits":
         m.logits(ids).astype("<f4").tofile(args.output)
     else:
