@@ -381,7 +381,7 @@ TEST(matmul_f16) { run_mm_cases(DTYPE_F16, Ks_plain, 6, false); }
 TEST(matmul_bf16) { run_mm_cases(DTYPE_BF16, Ks_plain, 6, false); }
 TEST(matmul_bf16_act) {
     const struct cpu_features *f = cpu_features_get();
-    printf("  AMX-BF16 %s\n", f->amx_bf16 ? "available: M >= 32 runs on tiles" : "not available: FMA paths only");
+    printf("  AMX-BF16 %s\n", f->amx_bf16 ? "available: M >= 16 runs on tiles" : "not available: FMA paths only");
     run_mm_cases(DTYPE_BF16, Ks_plain, 6, true);
 }
 TEST(matmul_q8_0) { run_mm_cases(DTYPE_Q8_0, Ks_q, 4, false); }

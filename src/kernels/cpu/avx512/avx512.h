@@ -45,6 +45,15 @@ static inline __attribute__((always_inline)) __m512 kernels_avx512_exp(__m512 x)
     return _mm512_scalef_ps(e, n);
 }
 
+/* AMX-INT8 engine for Q8_0 / Q4_0 weights (exact integer block sums, see
+ * avx512_amx_int8.c), used from QPACK_MIN_M rows when cpu_features reports amx_int8.
+ * Same protocol as kernels_isa.mm_*. */
+size_t kernels_avx512_amxi8_xp_row_bytes(int64_t K);
+size_t kernels_avx512_amxi8_thread_bytes(int64_t M, int64_t K);
+void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
+void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                              uint8_t *ts);
+
 /* Rounds to bf16 (nearest even; NaN stays a quiet NaN), exactly as
  * fp16_f32_to_bf16; the result is the bf16 value in the high half of each lane. */
 static inline __attribute__((always_inline)) __m512i kernels_avx512_bf16_bits(__m512 v) {

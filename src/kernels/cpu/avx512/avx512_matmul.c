@@ -902,12 +902,17 @@ static bool use_amx(const struct kernels_mm *mm) {
     return mm->bf16_act && mm->M >= KERNELS_AMX_MIN_M && cpu_features_get()->amx_bf16;
 }
 
+static bool use_amxi8(const struct kernels_mm *mm) {
+    return (mm->wt == DTYPE_Q8_0 || mm->wt == DTYPE_Q4_0) && mm->M >= QPACK_MIN_M && cpu_features_get()->amx_int8;
+}
+
 static bool use_packed(const struct kernels_mm *mm) {
     return mm->M >= (dtype_is_quantized(mm->wt) ? QPACK_MIN_M : PACK_MIN_M);
 }
 
 static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
     bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
+    if (use_amxi8(mm)) return kernels_avx512_amxi8_xp_row_bytes(mm->K);
     if (q && !packed) return xq_row_bytes(mm->K);
     if (use_amx(mm)) return kernels_avx512_amx_xp_row_bytes(mm->K);
     if ((mm->wt == DTYPE_BF16 && !packed) || mm->bf16_act || q)
@@ -917,13 +922,16 @@ static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
 
 static size_t avx512_mm_thread_bytes(const struct kernels_mm *mm) {
     if (use_amx(mm)) return kernels_avx512_amx_thread_bytes(mm->M, mm->K);
+    if (use_amxi8(mm)) return kernels_avx512_amxi8_thread_bytes(mm->M, mm->K);
     if (use_packed(mm)) return (size_t)(PNC + 16) * (size_t)mm->K * sizeof(float);
     return 0;
 }
 
 static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
-    if (q)
+    if (use_amxi8(mm))
+        kernels_avx512_amxi8_prep_x(mm, m0, m1);
+    else if (q)
         packed ? prep_xhat(mm, m0, m1) : prep_xq(mm, m0, m1);
     else if (use_amx(mm))
         kernels_avx512_amx_prep_x(mm, m0, m1);
@@ -936,6 +944,8 @@ static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1
 static void avx512_mm_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
     if (use_amx(mm))
         kernels_avx512_amx_run(mm, m0, m1, n0, n1, ts);
+    else if (use_amxi8(mm))
+        kernels_avx512_amxi8_run(mm, m0, m1, n0, n1, ts);
     else if (use_packed(mm))
         run_f32_packed(mm, m0, m1, n0, n1, ts);
     else if (dtype_is_quantized(mm->wt))
