@@ -203,30 +203,26 @@ struct quant_job {
 struct quant_ctx {
     struct quant_job *jobs;
     int n_jobs;
-    int64_t total_rows, max_k;
+    int cur; /* the job being converted */
     atomic_bool failed;
 };
 
-/* Rows of all jobs, split evenly over the threads (one f32 row buffer each). */
+/* The rows of job q->cur, split evenly over the threads (one f32 row buffer each). */
 static void quant_task(void *ctx, int ith, int nth) {
-    const struct quant_ctx *q = ctx;
+    struct quant_ctx *q = ctx;
+    const struct quant_job *jb = &q->jobs[q->cur];
+    int64_t K = jb->src.shape[1];
     long long lo, hi;
-    threadpool_split(q->total_rows, ith, nth, &lo, &hi);
-    float *row = malloc((size_t)q->max_k * sizeof(float));
+    threadpool_split(jb->src.shape[0], ith, nth, &lo, &hi);
+    if (lo >= hi) return;
+    float *row = malloc((size_t)K * sizeof(float));
     if (!row) {
-        atomic_store(&((struct quant_ctx *)ctx)->failed, true);
+        atomic_store(&q->failed, true);
         return;
     }
-    int64_t base = 0;
-    for (int j = 0; j < q->n_jobs && base < hi; j++) {
-        const struct quant_job *jb = &q->jobs[j];
-        int64_t rows = jb->src.shape[0], K = jb->src.shape[1];
-        int64_t r0 = lo > base ? lo - base : 0, r1 = hi - base < rows ? hi - base : rows;
-        for (int64_t r = r0; r < r1; r++) {
-            kernels_dequantize_row(jb->src.dtype, tensor_row(&jb->src, r), row, K);
-            kernels_quantize_row(jb->to, row, jb->dst + (size_t)r * dtype_row_bytes(jb->to, K), K);
-        }
-        base += rows;
+    for (long long r = lo; r < hi; r++) {
+        kernels_dequantize_row(jb->src.dtype, tensor_row(&jb->src, r), row, K);
+        kernels_quantize_row(jb->to, row, jb->dst + (size_t)r * dtype_row_bytes(jb->to, K), K);
     }
     free(row);
 }
@@ -272,11 +268,9 @@ static int quantize_weights(struct model *m, const char *path, const char *mode,
         }
     }
     size_t total = 0;
-    int64_t rows = 0;
     for (int j = 0; j < n; j++) {
         total += dtype_row_bytes(jobs[j].to, jobs[j].src.shape[1]) * (size_t)jobs[j].src.shape[0];
         total = (total + 63) & ~(size_t)63;
-        rows += jobs[j].src.shape[0];
     }
     if (n == 0) {
         free(jobs);
@@ -297,27 +291,29 @@ static int quantize_weights(struct model *m, const char *path, const char *mode,
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     struct threadpool *pool = threadpool_create(ncpu > 0 ? (int)ncpu : 1);
-    struct quant_ctx q = {.jobs = jobs, .n_jobs = n, .total_rows = rows};
+    struct quant_ctx q = {.jobs = jobs, .n_jobs = n};
     atomic_init(&q.failed, false);
-    for (int j = 0; j < n; j++)
-        if (jobs[j].src.shape[1] > q.max_k) q.max_k = jobs[j].src.shape[1];
-    if (pool) {
-        threadpool_run(pool, quant_task, &q);
-        threadpool_destroy(pool);
-    } else {
-        quant_task(&q, 0, 1);
+    bool lm_tied = m->lm_head.data == m->embed.data;
+    /* one tensor at a time, its checkpoint pages dropped right after, so the peak RSS
+     * stays near the converted size instead of checkpoint + converted */
+    for (q.cur = 0; q.cur < n; q.cur++) {
+        if (pool)
+            threadpool_run(pool, quant_task, &q);
+        else
+            quant_task(&q, 0, 1);
+        if (file_backed && !(jobs[q.cur].t == &m->lm_head && lm_tied)) release_pages(&jobs[q.cur].src);
     }
+    threadpool_destroy(pool);
     if (atomic_load(&q.failed)) {
         free(jobs);
         free(buf);
         return err_setf(err, ERR_NOMEM, "%s: out of memory converting the weights to %s", path, mode);
     }
-    bool lm_tied = m->lm_head.data == m->embed.data;
     for (int j = 0; j < n; j++) {
         struct tensor *t = jobs[j].t;
         t->dtype = jobs[j].to;
         t->data = jobs[j].dst;
-        if (file_backed && !(t == &m->lm_head && lm_tied)) release_pages(&jobs[j].src);
+        t->nbytes = dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
     }
     free(jobs);
     m->quant_buf = buf;
