@@ -61,11 +61,11 @@ static void run_item(const struct attn_task *t, const struct attn_item *it) {
         .q = qrow,
         .o = orow,
         .n_valid = nvalid,
-        .k = (const uint8_t *)kv_pool_k(t->kv, t->layer, 0) + (size_t)(it->kv_head * hd) * t->kv->elem,
-        .v = (const uint8_t *)kv_pool_v(t->kv, t->layer, 0) + (size_t)(it->kv_head * hd) * t->kv->elem,
+        .k = kv_pool_k_head(t->kv, t->layer, it->kv_head),
+        .v = kv_pool_v_head(t->kv, t->layer, it->kv_head),
         .kv_dtype = t->kv->dtype,
         .slots = t->b->kv_slots[it->seq],
-        .kv_stride = t->kv->kv_dim,
+        .kv_stride = hd,
         .scale = p->scale,
     };
     kernels_attention(&a);

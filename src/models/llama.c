@@ -119,7 +119,7 @@ static int validate_batch(const struct model *m, const struct kv_pool *kv, const
 }
 
 int model_kv_pool_create(const struct model *m, int64_t n_slots, struct kv_pool **out, struct sgl_err *err) {
-    return kv_pool_create(m->cfg.n_layers, n_slots, m->cfg.n_kv_heads * m->cfg.head_dim, m->kv_dtype, out, err);
+    return kv_pool_create(m->cfg.n_layers, n_slots, m->cfg.n_kv_heads, m->cfg.head_dim, m->kv_dtype, out, err);
 }
 
 size_t model_kv_bytes_per_token(const struct model *m) {

@@ -46,7 +46,7 @@ static inline __attribute__((always_inline)) __m512 kernels_avx512_exp(__m512 x)
 }
 
 /* AMX-INT8 engine for Q8_0 / Q4_0 weights (exact integer block sums, see
- * avx512_amx_int8.c), used from QPACK_MIN_M rows when cpu_features reports amx_int8.
+ * avx512_amx_int8.c), used from AMXI8_MIN_M (32) rows when cpu_features reports amx_int8.
  * Same protocol as kernels_isa.mm_*. */
 size_t kernels_avx512_amxi8_xp_row_bytes(int64_t K);
 size_t kernels_avx512_amxi8_thread_bytes(int64_t M, int64_t K);

@@ -1,5 +1,5 @@
 /* avx512_amx_int8: AMX-INT8 tile matmul for Q8_0 / Q4_0 weights with many
- * activation rows (M >= KERNELS_AMXI8_MIN_M), exact to the kernels' spec.
+ * activation rows (M >= 32, see avx512_matmul.c), exact to the kernels' spec.
  *
  * The spec (kernels_impl.h) quantizes each 32-value block b of an activation row
  * to qx with scale dx; the weights are qw with scale dw per block, so

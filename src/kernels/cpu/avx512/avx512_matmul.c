@@ -34,6 +34,7 @@ enum {
     QMR = 4,         /* direct int8 engine */
     PACK_MIN_M = 16, /* M from which the packed engines run (f32/f16/bf16 weights) */
     QPACK_MIN_M = 64, /* for quantized weights (VNNI direct tiles beat the packed f32 engine up to 32 rows) */
+    AMXI8_MIN_M = 32, /* Q8_0 / Q4_0 rows from which the AMX-INT8 engine runs (at 16 its half-empty tiles lose to VNNI) */
     PMR = 6,         /* packed f32 engine: activation rows per tile */
     PNRV = 4,        /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
     PKC = 256,       /* packed f32 engine: K block */
@@ -903,7 +904,7 @@ static bool use_amx(const struct kernels_mm *mm) {
 }
 
 static bool use_amxi8(const struct kernels_mm *mm) {
-    return (mm->wt == DTYPE_Q8_0 || mm->wt == DTYPE_Q4_0) && mm->M >= QPACK_MIN_M && cpu_features_get()->amx_int8;
+    return (mm->wt == DTYPE_Q8_0 || mm->wt == DTYPE_Q4_0) && mm->M >= AMXI8_MIN_M && cpu_features_get()->amx_int8;
 }
 
 static bool use_packed(const struct kernels_mm *mm) {
