@@ -5,8 +5,8 @@
  *   random                   input/output lengths uniform in [len*ratio, len]
  *   generated-shared-prefix  G groups of P prompts; the prompts of a group share
  *                            a random "system prompt" of S tokens + their own Q-token question
- * Every request streams (native /generate or /v1/completions with
- * ignore_eos), so time to first token (TTFT), inter-token latency (ITL, the
+ * Every request streams (native /generate, /v1/completions, or llama-server's
+ * /completion with --backend llama; all with ignore_eos), so time to first token (TTFT), inter-token latency (ITL, the
  * gap between streamed chunks: one sample per chunk, as SGLang measures it)
  * and end-to-end latency are measured per request.
  * Load: --request-rate R (Poisson arrivals; inf = all at once) and/or
@@ -132,6 +132,9 @@ static void on_event(struct bench *b, struct req *r, const char *data, double no
     int tokens;
     if (!strcmp(b->o.backend, "sglang")) {
         tokens = (int)find_int(data, "\"completion_tokens\":");
+    } else if (!strcmp(b->o.backend, "llama")) { /* llama-server's /completion: one event per token */
+        tokens = (int)find_int(data, "\"tokens_predicted\":");
+        if (tokens > r->out_tokens) r->out_tokens = tokens;
     } else {
         long u = find_int(data, "\"completion_tokens\":");
         if (u >= 0) { /* the usage chunk */
@@ -159,9 +162,9 @@ static void run_request(struct bench *b, struct req *r) {
     struct jsonw body, head;
     jsonw_init(&body);
     jsonw_init(&head);
-    bool native = !strcmp(b->o.backend, "sglang");
-    jsonw_lit(&body, native ? "{\"input_ids\":[" : "{\"model\":");
-    if (!native) {
+    bool native = !strcmp(b->o.backend, "sglang"), llama = !strcmp(b->o.backend, "llama");
+    jsonw_lit(&body, native ? "{\"input_ids\":[" : llama ? "{\"prompt\":[" : "{\"model\":");
+    if (!native && !llama) {
         jsonw_cstr_str(&body, b->o.model);
         jsonw_lit(&body, ",\"prompt\":[");
     }
@@ -172,12 +175,15 @@ static void run_request(struct bench *b, struct req *r) {
     if (native)
         jsonw_printf(&body, "],\"stream\":true,\"sampling_params\":{\"max_new_tokens\":%d,\"temperature\":0,"
                             "\"ignore_eos\":true}}", r->out_len);
+    else if (llama)
+        jsonw_printf(&body, "],\"stream\":true,\"n_predict\":%d,\"temperature\":0,\"ignore_eos\":true,"
+                            "\"cache_prompt\":true}", r->out_len);
     else
         jsonw_printf(&body, "],\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":%d,"
                             "\"temperature\":0,\"ignore_eos\":true}", r->out_len);
     jsonw_printf(&head, "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                         "Connection: close\r\n\r\n",
-                 native ? "/generate" : "/v1/completions", b->o.host, b->o.port, body.len);
+                 native ? "/generate" : llama ? "/completion" : "/v1/completions", b->o.host, b->o.port, body.len);
 
     r->t_start = clock_now_s();
     int fd = dial(b->o.host, b->o.port);
@@ -301,7 +307,7 @@ static void stats(double *v, int n, double *mean, double *median, double *p99) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_serving [options]\n"
-            "  --host H (127.0.0.1) --port P (30000) --backend sglang|openai (sglang) --model NAME (openai)\n"
+            "  --host H (127.0.0.1) --port P (30000) --backend sglang|openai|llama (sglang) --model NAME (openai)\n"
             "  --dataset random|generated-shared-prefix (random) --num-prompts N (100)\n"
             "  --random-input-len L (1024) --random-output-len L (128) --random-range-ratio R (0: fixed)\n"
             "  --gsp-num-groups G (8) --gsp-prompts-per-group P (8) --gsp-system-prompt-len S (512)\n"
@@ -367,7 +373,8 @@ int main(int argc, char **argv) {
         }
     }
     bool gsp = !strcmp(o.dataset, "generated-shared-prefix");
-    if ((!gsp && strcmp(o.dataset, "random")) || (strcmp(o.backend, "sglang") && strcmp(o.backend, "openai"))) {
+    if ((!gsp && strcmp(o.dataset, "random")) ||
+        (strcmp(o.backend, "sglang") && strcmp(o.backend, "openai") && strcmp(o.backend, "llama"))) {
         fprintf(stderr, "bench_serving: error: unknown --dataset or --backend\n");
         return 2;
     }
@@ -452,8 +459,12 @@ int main(int argc, char **argv) {
     double dur = clock_now_s() - t0;
 
     int ok = 0;
-    long in_tok = 0, out_tok = 0, n_itl = 0;
+    long in_tok = 0, out_tok = 0, n_itl = 0, all_tok = 0;
+    int n_first = 0; /* requests that streamed a first token, failed ones included */
+    double *ttft_all = calloc((size_t)b.n + 1, sizeof *ttft_all);
     for (int i = 0; i < b.n; i++) {
+        all_tok += b.reqs[i].out_tokens;
+        if (b.reqs[i].ttft > 0) ttft_all[n_first++] = b.reqs[i].ttft * 1e3;
         if (b.reqs[i].ok) {
             ok++;
             in_tok += b.reqs[i].n_ids;
@@ -476,6 +487,8 @@ int main(int argc, char **argv) {
     stats(ttft, ok, &tm, &tmed, &tp);
     stats(itl, m, &im, &imed, &ip);
     stats(e2e, ok, &em, &emed, &ep);
+    double tam, tamed, tap;
+    stats(ttft_all, n_first, &tam, &tamed, &tap);
     printf("============ Serving Benchmark Result ============\n");
     printf("%-40s %s\n", "Backend:", o.backend);
     printf("%-40s %s\n", "Dataset:", o.dataset);
@@ -487,6 +500,11 @@ int main(int argc, char **argv) {
     printf("%-40s %.2f\n", "Input token throughput (tok/s):", in_tok / dur);
     printf("%-40s %.2f\n", "Output token throughput (tok/s):", out_tok / dur);
     printf("%-40s %.2f\n", "Total token throughput (tok/s):", (in_tok + out_tok) / dur);
+    if (ok < b.n) { /* what failed requests streamed before failing counts here too */
+        printf("%-40s %ld\n", "Generated tokens incl. failed requests:", all_tok);
+        printf("%-40s %.2f\n", "Output throughput incl. failed (tok/s):", all_tok / dur);
+        printf("%-40s %.2f\n", "Median TTFT incl. failed (ms):", tamed);
+    }
     printf("--------------- Time to First Token ----------------\n");
     printf("%-40s %.2f\n%-40s %.2f\n%-40s %.2f\n", "Mean TTFT (ms):", tm, "Median TTFT (ms):", tmed, "P99 TTFT (ms):", tp);
     printf("---------------- Inter-Token Latency ---------------\n");
@@ -504,10 +522,11 @@ int main(int argc, char **argv) {
                     "\"input_throughput\":%.4f,\"output_throughput\":%.4f,\"mean_ttft_ms\":%.3f,"
                     "\"median_ttft_ms\":%.3f,\"p99_ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,\"median_itl_ms\":%.3f,"
                     "\"p99_itl_ms\":%.3f,\"mean_e2e_latency_ms\":%.3f,\"median_e2e_latency_ms\":%.3f,"
-                    "\"p99_e2e_latency_ms\":%.3f,\"max_concurrency\":%d,\"request_rate\":%g}\n",
+                    "\"p99_e2e_latency_ms\":%.3f,\"max_concurrency\":%d,\"request_rate\":%g,"
+                    "\"all_output_throughput\":%.4f,\"median_ttft_all_ms\":%.3f}\n",
                     o.backend, o.dataset, ok, b.n, dur, in_tok, out_tok, ok / dur, in_tok / dur, out_tok / dur, tm,
                     tmed, tp, im, imed, ip, em, emed, ep, o.max_concurrency,
-                    isfinite(o.request_rate) ? o.request_rate : -1.0);
+                    isfinite(o.request_rate) ? o.request_rate : -1.0, all_tok / dur, tamed);
             fclose(f);
         }
     }
@@ -517,6 +536,7 @@ int main(int argc, char **argv) {
     }
     free(b.reqs);
     free(ttft);
+    free(ttft_all);
     free(e2e);
     free(itl);
     return ok == b.n ? 0 : 1;
