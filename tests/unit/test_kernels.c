@@ -349,7 +349,7 @@ static void check_mm_case(const struct mm_case *c, unsigned long long seed, stru
 static void run_mm_cases(enum dtype t, const int64_t *Ks, int nK, bool bf16_act) {
     struct threadpool *pools[4] = {NULL, NULL, threadpool_create(2), threadpool_create(3)};
     CHECK(pools[2] && pools[3]);
-    static const int64_t Ms[] = {1, 7, 20, 64}; /* direct engines; packed engines and AMX (>= 16) */
+    static const int64_t Ms[] = {1, 7, 20, 40, 64}; /* direct engines; packed engines and AMX (>= 16; 40: a 16-row tail) */
     static const int64_t Ns[] = {1, 5, 37, 70};
     unsigned long long seed = 1000 + (unsigned long long)t * 77;
     int ci = 0;

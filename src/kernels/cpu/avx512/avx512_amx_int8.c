@@ -154,23 +154,26 @@ AMX void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64
             for (int64_t mb = m0; mb < m1; mb += 32) {
                 const uint8_t *a0 = mm->xp + (size_t)mb * rb, *a1 = a0 + 16 * rb;
                 memset(acc, 0, 32 * 32 * sizeof(float));
+                const bool two = m1 - mb > 16; /* a second 16-row A tile holds real rows */
                 for (int64_t b = 0; b < kblk; b++) {
                     _tile_zero(0);
                     _tile_zero(1);
-                    _tile_zero(2);
-                    _tile_zero(3);
                     _tile_loadd(4, a0 + 32 * b, rb);
-                    _tile_loadd(5, a1 + 32 * b, rb);
                     _tile_loadd(6, panel + (size_t)(g0 * nblk + b) * BTILE, 64);
                     _tile_loadd(7, panel + (size_t)((g0 + 1) * nblk + b) * BTILE, 64);
                     _tile_dpbssd(0, 4, 6);
                     _tile_dpbssd(1, 4, 7);
-                    _tile_dpbssd(2, 5, 6);
-                    _tile_dpbssd(3, 5, 7);
                     _tile_stored(0, ct, 64);
                     _tile_stored(1, ct + 256, 64);
-                    _tile_stored(2, ct + 512, 64);
-                    _tile_stored(3, ct + 768, 64);
+                    if (two) {
+                        _tile_zero(2);
+                        _tile_zero(3);
+                        _tile_loadd(5, a1 + 32 * b, rb);
+                        _tile_dpbssd(2, 5, 6);
+                        _tile_dpbssd(3, 5, 7);
+                        _tile_stored(2, ct + 512, 64);
+                        _tile_stored(3, ct + 768, 64);
+                    }
                     __m512 w0 = _mm512_loadu_ps(dw + (g0 * nblk + b) * 16);
                     __m512 w1 = _mm512_loadu_ps(dw + ((g0 + 1) * nblk + b) * 16);
                     for (int r = 0; r < 32 && mb + r < m1; r++) {
