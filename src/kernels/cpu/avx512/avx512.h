@@ -54,6 +54,29 @@ void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_
 void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                               uint8_t *ts);
 
+/* The spec's activation block quantizer (kernels_impl.h) on 32 values: returns the
+ * scale d; q = i0 (values 0-15) and i1 (16-31) as int32 lanes. */
+static inline __attribute__((always_inline)) float kernels_avx512_quant_block(const float *x, __m512i *i0,
+                                                                              __m512i *i1) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    *i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+    *i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+    return d;
+}
+
+/* AMX tile configuration (palette 1), as LDTILECFG reads it. */
+struct kernels_amx_tilecfg {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
 /* Rounds to bf16 (nearest even; NaN stays a quiet NaN), exactly as
  * fp16_f32_to_bf16; the result is the bf16 value in the high half of each lane. */
 static inline __attribute__((always_inline)) __m512i kernels_avx512_bf16_bits(__m512 v) {

@@ -35,14 +35,6 @@
 
 enum { PANEL_N = 128, TILE_BYTES = 1024, KSTEPS = 8 /* k steps (of 32) per K block */, MCHUNK = 128 /* rows */ };
 
-struct tile_config {
-    uint8_t palette_id;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
 static int64_t kpad(int64_t K) { return (K + 31) / 32 * 32; }
 
 size_t kernels_avx512_amx_xp_row_bytes(int64_t K) { return (size_t)kpad(K) * 2; }
@@ -109,7 +101,7 @@ static void store_block(const struct kernels_mm *mm, const float *ct, int64_t mb
 
 AMX void kernels_avx512_amx_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                                 uint8_t *ts) {
-    struct tile_config cfg;
+    struct kernels_amx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette_id = 1;
     for (int t = 0; t < 8; t++) {

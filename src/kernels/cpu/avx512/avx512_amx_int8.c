@@ -29,14 +29,6 @@
 
 enum { PANEL_N = 128, BTILE = 512 };
 
-struct tile_config {
-    uint8_t palette_id;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
 static int64_t kp64(int64_t K) { return (K + 63) / 64 * 64; }
 
 size_t kernels_avx512_amxi8_xp_row_bytes(int64_t K) {
@@ -61,16 +53,11 @@ void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_
         int8_t *q = (int8_t *)row;
         float *dx = xp_dx(mm, row);
         const float *x = mm->x + m * K;
-        for (int64_t b = 0; b < nb; b++) { /* the spec's block quantizer (see avx512_matmul.c quant_block) */
-            const __m512 sign = _mm512_set1_ps(-0.0f);
-            __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
-            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            __m512 vid = _mm512_set1_ps(id);
-            _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
-            _mm_storeu_si128((__m128i *)(q + 32 * b + 16),
-                             _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
-            dx[b] = d;
+        for (int64_t b = 0; b < nb; b++) {
+            __m512i i0, i1;
+            dx[b] = kernels_avx512_quant_block(x + 32 * b, &i0, &i1);
+            _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(i0));
+            _mm_storeu_si128((__m128i *)(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
         }
     }
     if (m1 == mm->M) {
@@ -124,7 +111,7 @@ static void pack_b(const struct kernels_mm *mm, int64_t nb, int64_t ne, uint8_t 
 
 AMX void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                                   uint8_t *ts) {
-    struct tile_config cfg;
+    struct kernels_amx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette_id = 1;
     for (int t = 0; t < 4; t++) { /* C: 16 x 16 int32 */

@@ -567,18 +567,6 @@ static struct xq_row xq_row(const struct kernels_mm *mm, int64_t m) {
     return r;
 }
 
-/* The spec's block quantizer on 32 values: q = i0 (values 0-15), i1 (16-31). */
-AI float quant_block(const float *x, __m512i *i0, __m512i *i1) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    __m512 vid = _mm512_set1_ps(id);
-    *i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
-    *i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
-    return d;
-}
-
 static void prep_xq(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     const int64_t nb = mm->K / KERNELS_QK;
     const bool q4 = mm->wt == DTYPE_Q4_0;
@@ -591,7 +579,7 @@ static void prep_xq(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
         float *dx = (float *)r.dx, *cx32 = (float *)r.cx32, *cx16 = (float *)r.cx16;
         for (int64_t b = 0; b < nb; b++) {
             __m512i i0, i1;
-            float d = quant_block(x + 32 * b, &i0, &i1);
+            float d = kernels_avx512_quant_block(x + 32 * b, &i0, &i1);
             int64_t o0 = 32 * b, o1 = 32 * b + 16;
             if (q4) { /* 4-block group layout */
                 o0 = 128 * (b / 4) + 16 * (b % 4);
@@ -616,7 +604,7 @@ static void prep_xhat(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
         float *o = (float *)(mm->xp + (size_t)m * mm->xp_row_bytes);
         for (int64_t b = 0; b < nb; b++) {
             __m512i i0, i1;
-            __m512 d = _mm512_set1_ps(quant_block(x + 32 * b, &i0, &i1));
+            __m512 d = _mm512_set1_ps(kernels_avx512_quant_block(x + 32 * b, &i0, &i1));
             _mm512_storeu_ps(o + 32 * b, _mm512_mul_ps(d, _mm512_cvtepi32_ps(i0)));
             _mm512_storeu_ps(o + 32 * b + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(i1)));
         }
