@@ -29,6 +29,7 @@ TEST(defaults) {
     CHECK_EQ_INT(a.stream_interval, ec.stream_interval);
     CHECK_EQ_INT(a.max_body_bytes, 32 << 20);
     CHECK_EQ_INT(a.log_level, LOG_LEVEL_INFO);
+    CHECK(a.dtype == NULL && a.quantization == NULL && a.kv_cache_dtype == NULL && !a.enable_mixed_chunk);
 }
 
 TEST(all_flags) {
@@ -38,7 +39,8 @@ TEST(all_flags) {
                     "--max-prefill-tokens", "1024", "--chunked-prefill-size", "-1", "--page-size", "16",
                     "--schedule-policy", "lpm", "--disable-radix-cache", "--random-seed", "7", "--stream-interval",
                     "2", "--chat-template", "/c.jinja", "--log-level", "warning", "--log-requests",
-                    "--enable-metrics", "--enable-cache-report", "--threads", "2"};
+                    "--enable-metrics", "--enable-cache-report", "--threads", "2", "--dtype", "float32",
+                    "--quantization", "int8", "--kv-cache-dtype", "bfloat16", "--enable-mixed-chunk"};
     struct server_args a;
     struct sgl_err e;
     int rc = parse(&a, &e, (int)(sizeof argv / sizeof argv[0]), argv);
@@ -64,11 +66,17 @@ TEST(all_flags) {
     CHECK_STR(a.chat_template, "/c.jinja");
     CHECK_EQ_INT(a.log_level, LOG_LEVEL_WARN);
     CHECK_EQ_INT(a.threads, 2);
+    CHECK_STR(a.dtype, "float32");
+    CHECK_STR(a.quantization, "int8");
+    CHECK_STR(a.kv_cache_dtype, "bfloat16");
+    CHECK(a.enable_mixed_chunk);
 
     cJSON *o = cJSON_CreateObject();
     CHECK_EQ_INT(server_args_to_json(&a, o), 0);
     CHECK_STR(json_get_string(o, "model_path"), "/m");
     CHECK_STR(json_get_string(o, "schedule_policy"), "lpm");
+    CHECK_STR(json_get_string(o, "quantization"), "int8");
+    CHECK(cJSON_IsTrue(json_get(o, "enable_mixed_chunk")));
     CHECK(cJSON_IsTrue(json_get(o, "api_key"))); /* never the key itself */
     int64_t port = 0;
     CHECK(json_get_int(o, "port", &port) && port == 8080);
