@@ -349,12 +349,14 @@ static void check_mm_case(const struct mm_case *c, unsigned long long seed, stru
 static void run_mm_cases(enum dtype t, const int64_t *Ks, int nK, bool bf16_act) {
     struct threadpool *pools[4] = {NULL, NULL, threadpool_create(2), threadpool_create(3)};
     CHECK(pools[2] && pools[3]);
-    static const int64_t Ms[] = {1, 7, 20, 40, 64}; /* direct engines; packed engines and AMX (>= 16; 40: a 16-row tail) */
+    /* direct engines (1; Q4_0 4), VNNI column tiles (Q8_0 / Q4_0 3 .. 63), packed engines and AMX-BF16 (>= 16;
+     * 40: a 16-row tail), AMX-INT8 (>= 64; 80: a 16-row tail) */
+    static const int64_t Ms[] = {1, 4, 7, 20, 40, 80};
     static const int64_t Ns[] = {1, 5, 37, 70};
     unsigned long long seed = 1000 + (unsigned long long)t * 77;
     int ci = 0;
     for (int ik = 0; ik < nK; ik++)
-        for (int im = 0; im < 4; im++)
+        for (int im = 0; im < 6; im++)
             for (int in = 0; in < 4; in++) {
                 int64_t K = Ks[ik];
                 if (Ms[im] >= 20 && K > 1024 && Ns[in] > 5) continue; /* keep the scalar ref affordable */

@@ -54,6 +54,23 @@ void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_
 void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                               uint8_t *ts);
 
+/* Q8_0 / Q4_0 weight rows [nb, ne) as column groups: for each group of 16 rows (columns of
+ * the output) and each 32-value block b (Kp / 32 of them, Kp = K rounded up to 64), a
+ * 512-byte tile at panel + (g * Kp / 32 + b) * 512 whose 64-byte row r holds, per column
+ * j, the signed int8 quants k = 4r .. 4r + 3 (Q4_0: q - 8) xor `flip`, and the block
+ * scales at dw[(g * Kp / 32 + b) * 16 + j]. Columns past ne, and the group count up to
+ * a multiple of group_mult, are zeros. (avx512_amx_int8.c) */
+void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int group_mult, uint8_t flip,
+                                uint8_t *panel, float *dw);
+
+/* VNNI column-tile engine for Q8_0 / Q4_0 weights and a few activation rows
+ * (avx512_vnni_cols.c). Same protocol as kernels_isa.mm_*. */
+size_t kernels_avx512_vcols_xp_row_bytes(int64_t K);
+size_t kernels_avx512_vcols_thread_bytes(int64_t K);
+void kernels_avx512_vcols_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1);
+void kernels_avx512_vcols_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                              uint8_t *ts);
+
 /* The spec's activation block quantizer (kernels_impl.h) on 32 values: returns the
  * scale d; q = i0 (values 0-15) and i1 (16-31) as int32 lanes. */
 static inline __attribute__((always_inline)) float kernels_avx512_quant_block(const float *x, __m512i *i0,

@@ -82,10 +82,12 @@ static inline __attribute__((always_inline)) __m256i wblock(const struct kernels
     return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-/* Weight rows [nb, ne) -> B tiles (groups padded to even with zeros) and dw. */
-static void pack_b(const struct kernels_mm *mm, int64_t nb, int64_t ne, uint8_t *panel, float *dw) {
+/* Weight rows [nb, ne) as column groups (see avx512.h). */
+void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int group_mult, uint8_t flip,
+                                uint8_t *panel, float *dw) {
     const int64_t nblk = kp64(mm->K) / 32, kblk = mm->K / 32;
-    const int64_t groups = ((ne - nb + 15) / 16 + 1) / 2 * 2;
+    const int64_t groups = ((ne - nb + 15) / 16 + group_mult - 1) / group_mult * group_mult;
+    const __m512i fl = _mm512_set1_epi8((char)flip);
     for (int64_t g = 0; g < groups; g++) {
         for (int64_t b = 0; b < nblk; b += 2) {
             __m512 r[16];
@@ -95,7 +97,7 @@ static void pack_b(const struct kernels_mm *mm, int64_t nb, int64_t ne, uint8_t 
                 __m256i q0 = _mm256_setzero_si256(), q1 = _mm256_setzero_si256();
                 if (n < ne && b < kblk) q0 = wblock(mm, n, b, &d0);
                 if (n < ne && b + 1 < kblk) q1 = wblock(mm, n, b + 1, &d1);
-                r[j] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1));
+                r[j] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), fl));
                 dw[(g * nblk + b) * 16 + j] = d0;
                 dw[(g * nblk + b + 1) * 16 + j] = d1;
             }
@@ -135,7 +137,7 @@ AMX void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64
     float *acc = (float *)(ct + 4 * 256);                            /* [32 rows][32 cols] */
     for (int64_t nb = n0; nb < n1; nb += PANEL_N) {
         int64_t ne = nb + PANEL_N < n1 ? nb + PANEL_N : n1;
-        pack_b(mm, nb, ne, panel, dw);
+        kernels_avx512_q_pack_cols(mm, nb, ne, 2, 0, panel, dw);
         for (int64_t n = nb; n < ne; n += 32) {
             int64_t g0 = (n - nb) / 16;
             for (int64_t mb = m0; mb < m1; mb += 32) {

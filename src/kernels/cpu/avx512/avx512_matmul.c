@@ -8,8 +8,12 @@
  *     in registers (vcvtph2ps; for BF16 a 32-value load gives the even values by
  *     a 16-bit shift and the odd ones by a mask, matched by an even/odd permuted
  *     copy of x made in mm_prep_x). Every weight byte is read once: decode.
- *   direct int8 (quantized weights, M < QPACK_MIN_M): VNNI kernels reading the
- *     GGUF blocks in place (see the section comment below).
+ *   direct int8 (quantized weights, few rows: decode): VNNI kernels reading the
+ *     GGUF blocks in place, K in the lanes (see the section comment below).
+ *   VNNI column tiles (Q8_0 from 3 rows, Q4_0 from 5, below VC_MAX_M): 16
+ *     output columns in the lanes, weights transposed per 16-row group and shared
+ *     by all rows (batched decode): avx512_vnni_cols.c.
+ *   AMX-INT8 (Q8_0 / Q4_0, M >= AMXI8_MIN_M, CPU with AMX): avx512_amx_int8.c.
  *   packed f32 (M >= PACK_MIN_M, quantized M >= QPACK_MIN_M): weights converted to a transposed
  *     f32 panel, outer-product micro-kernel of 6 rows x 64 columns (see the
  *     section comment). Activations are x, or its prepared copy: rounded to bf16
@@ -19,6 +23,7 @@
  *
  * Thread safety: mm_run touches only its y block and its thread scratch `ts`. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/fp16.h"
@@ -33,8 +38,11 @@ enum {
     NR1 = 8,         /* direct engines: weight rows per tile when M == 1 */
     QMR = 4,         /* direct int8 engine */
     PACK_MIN_M = 16, /* M from which the packed engines run (f32/f16/bf16 weights) */
-    QPACK_MIN_M = 64, /* for quantized weights (VNNI direct tiles beat the packed f32 engine up to 32 rows) */
-    AMXI8_MIN_M = 32, /* Q8_0 / Q4_0 rows from which the AMX-INT8 engine runs (at 16 its half-empty tiles lose to VNNI) */
+    QPACK_MIN_M = 64, /* for quantized weights (VNNI tiles beat the packed f32 engine below) */
+    VC_MIN_M_Q8_0 = 3, /* VNNI column tiles from this many rows (Q8_0; even with the direct tiles at 2) */
+    VC_MIN_M_Q4_0 = 5, /* (Q4_0: its nibble unpacking in the transpose costs more) */
+    VC_MAX_M = 64,     /* up to here; the AMX-INT8 engine (or packed f32) above, where they are about even */
+    AMXI8_MIN_M = 64,  /* Q8_0 / Q4_0 rows from which the AMX-INT8 engine runs */
     PMR = 6,         /* packed f32 engine: activation rows per tile */
     PNRV = 4,        /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
     PKC = 256,       /* packed f32 engine: K block */
@@ -899,8 +907,16 @@ static bool use_packed(const struct kernels_mm *mm) {
     return mm->M >= (dtype_is_quantized(mm->wt) ? QPACK_MIN_M : PACK_MIN_M);
 }
 
+/* Q8_0 / Q4_0 with a few rows: the VNNI column tiles (avx512_vnni_cols.c). Below
+ * VC_MIN_M the direct tiles read the weights with less work per byte (decode). */
+static bool use_vcols(const struct kernels_mm *mm) {
+    int64_t lo = mm->wt == DTYPE_Q8_0 ? VC_MIN_M_Q8_0 : mm->wt == DTYPE_Q4_0 ? VC_MIN_M_Q4_0 : INT64_MAX;
+    return mm->M >= lo && mm->M < VC_MAX_M;
+}
+
 static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
     bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
+    if (use_vcols(mm)) return kernels_avx512_vcols_xp_row_bytes(mm->K);
     if (use_amxi8(mm)) return kernels_avx512_amxi8_xp_row_bytes(mm->K);
     if (q && !packed) return xq_row_bytes(mm->K);
     if (use_amx(mm)) return kernels_avx512_amx_xp_row_bytes(mm->K);
@@ -911,6 +927,7 @@ static size_t avx512_mm_xp_row_bytes(const struct kernels_mm *mm) {
 
 static size_t avx512_mm_thread_bytes(const struct kernels_mm *mm) {
     if (use_amx(mm)) return kernels_avx512_amx_thread_bytes(mm->M, mm->K);
+    if (use_vcols(mm)) return kernels_avx512_vcols_thread_bytes(mm->K);
     if (use_amxi8(mm)) return kernels_avx512_amxi8_thread_bytes(mm->M, mm->K);
     if (use_packed(mm)) return (size_t)(PNC + 16) * (size_t)mm->K * sizeof(float);
     return 0;
@@ -918,7 +935,9 @@ static size_t avx512_mm_thread_bytes(const struct kernels_mm *mm) {
 
 static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
     bool q = dtype_is_quantized(mm->wt), packed = use_packed(mm);
-    if (use_amxi8(mm))
+    if (use_vcols(mm))
+        kernels_avx512_vcols_prep_x(mm, m0, m1);
+    else if (use_amxi8(mm))
         kernels_avx512_amxi8_prep_x(mm, m0, m1);
     else if (q)
         packed ? prep_xhat(mm, m0, m1) : prep_xq(mm, m0, m1);
@@ -933,6 +952,8 @@ static void avx512_mm_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1
 static void avx512_mm_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1, uint8_t *ts) {
     if (use_amx(mm))
         kernels_avx512_amx_run(mm, m0, m1, n0, n1, ts);
+    else if (use_vcols(mm))
+        kernels_avx512_vcols_run(mm, m0, m1, n0, n1, ts);
     else if (use_amxi8(mm))
         kernels_avx512_amxi8_run(mm, m0, m1, n0, n1, ts);
     else if (use_packed(mm))
