@@ -54,12 +54,32 @@ AI __m512 ld16(const uint8_t *row, int64_t d, bool bf16) {
     return _mm512_loadu_ps(row + 4 * d);
 }
 
-/* Scores of one row against keys kp[0..n) (n <= 16, lanes >= n set to -inf). */
-AI __m512 scores16(const float *q, const uint8_t *const *kp, int64_t n, int64_t hd, float scale, bool bf16) {
+/* 32 bf16 values at element d of a row, widened as (even elements, odd elements): one
+ * shift or mask each instead of a widening shuffle per 16. */
+AI __m512 bf16_even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+AI __m512 bf16_odd(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u))); }
+AI __m512i ld32_bf16(const uint8_t *row, int64_t d) { return _mm512_loadu_si512(row + 2 * d); }
+
+/* Scores of one row against keys kp[0..n) (n <= 16, lanes >= n set to -inf). With bf16
+ * K, q is the row in the even/odd layout (see attention_body) for dims below hd32. */
+AI __m512 scores16(const float *q, const uint8_t *const *kp, int64_t n, int64_t hd, int64_t hd32, float scale,
+                   bool bf16) {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < hd; d += 16) {
+    int64_t d = 0;
+    if (bf16) {
+        for (; d < hd32; d += 32) {
+            __m512 qe = _mm512_loadu_ps(q + d), qo = _mm512_loadu_ps(q + d + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                __m512i kv = ld32_bf16(kp[i], d);
+                acc[i] = _mm512_fmadd_ps(qe, bf16_even(kv), acc[i]);
+                acc[i] = _mm512_fmadd_ps(qo, bf16_odd(kv), acc[i]);
+            }
+        }
+    }
+    for (; d < hd; d += 16) {
         __m512 qv = _mm512_loadu_ps(q + d);
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, ld16(kp[i], d, bf16), acc[i]);
@@ -81,6 +101,18 @@ AI void pv_pair(float *o0, float *o1, float c0, float c1, const float *p0, const
     }
     for (int64_t j = 0; j < nj; j++) {
         __m512 w0 = _mm512_set1_ps(p0[j]), w1 = _mm512_set1_ps(p1[j]);
+        if (bf16 && nsub % 2 == 0) { /* even/odd layout (see attention_body) */
+#pragma GCC unroll 4
+            for (int s = 0; s < nsub; s += 2) {
+                __m512i vv = ld32_bf16(vp[j], d0 + 16 * s);
+                __m512 ve = bf16_even(vv), vo = bf16_odd(vv);
+                a0[s] = _mm512_fmadd_ps(w0, ve, a0[s]);
+                a1[s] = _mm512_fmadd_ps(w1, ve, a1[s]);
+                a0[s + 1] = _mm512_fmadd_ps(w0, vo, a0[s + 1]);
+                a1[s + 1] = _mm512_fmadd_ps(w1, vo, a1[s + 1]);
+            }
+            continue;
+        }
 #pragma GCC unroll 8
         for (int s = 0; s < nsub; s++) {
             __m512 vv = ld16(vp[j], d0 + 16 * s, bf16);
@@ -103,6 +135,15 @@ AI void pv_one(float *o, float c, const float *p, const uint8_t *const *vp, int6
     for (int s = 0; s < nsub; s++) a[s] = _mm512_mul_ps(_mm512_loadu_ps(o + d0 + 16 * s), vc);
     for (int64_t j = 0; j < nj; j++) {
         __m512 w = _mm512_set1_ps(p[j]);
+        if (bf16 && nsub % 2 == 0) {
+#pragma GCC unroll 4
+            for (int s = 0; s < nsub; s += 2) {
+                __m512i vv = ld32_bf16(vp[j], d0 + 16 * s);
+                a[s] = _mm512_fmadd_ps(w, bf16_even(vv), a[s]);
+                a[s + 1] = _mm512_fmadd_ps(w, bf16_odd(vv), a[s + 1]);
+            }
+            continue;
+        }
 #pragma GCC unroll 8
         for (int s = 0; s < nsub; s++) a[s] = _mm512_fmadd_ps(w, ld16(vp[j], d0 + 16 * s, bf16), a[s]);
     }
@@ -120,17 +161,39 @@ AI void pv_rows(float *obuf, int64_t hd, int64_t r, bool pair, const float *c, c
         int64_t d0 = 0;
         for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH)
             pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, OCH, bf16);
+        for (; d0 + 32 <= hd; d0 += 32) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, 2, bf16);
         for (; d0 < hd; d0 += 16) pv_pair(o0, o1, c[r], c[r + 1], p[r], p[r + 1], vp, nj, d0, 1, bf16);
     } else {
         int64_t d0 = 0;
         for (; d0 + 16 * OCH <= hd; d0 += 16 * OCH) pv_one(o0, c[r], p[r], vp, nv[r], d0, OCH, bf16);
+        for (; d0 + 32 <= hd; d0 += 32) pv_one(o0, c[r], p[r], vp, nv[r], d0, 2, bf16);
         for (; d0 < hd; d0 += 16) pv_one(o0, c[r], p[r], vp, nv[r], d0, 1, bf16);
     }
 }
 
 AI void attention_body(const struct kernels_attn *a, bool bf16) {
-    int64_t R = a->n_rows, hd = a->head_dim;
+    int64_t R = a->n_rows, hd = a->head_dim, hd32 = bf16 ? hd / 32 * 32 : 0;
     size_t esz = bf16 ? 2 : 4;
+    /* bf16 K/V: below hd32, each 32-dim chunk of q and of the output accumulators is kept as
+     * (its 16 even dims, its 16 odd dims), the order in which bf16_even / bf16_odd widen a
+     * 32-value load; the output is put back in order at the end. */
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    _Alignas(64) float qbuf[bf16 ? KERNELS_ATTN_MAX_ROWS * KERNELS_ATTN_MAX_HEAD_DIM : 1];
+    const float *qrow[KERNELS_ATTN_MAX_ROWS];
+    for (int64_t r = 0; r < R; r++) {
+        qrow[r] = a->q[r];
+        if (!bf16) continue;
+        float *qp = qbuf + r * hd;
+        int64_t d = 0;
+        for (; d < hd32; d += 32) {
+            __m512 lo = _mm512_loadu_ps(a->q[r] + d), hi = _mm512_loadu_ps(a->q[r] + d + 16);
+            _mm512_storeu_ps(qp + d, _mm512_permutex2var_ps(lo, ev, hi));
+            _mm512_storeu_ps(qp + d + 16, _mm512_permutex2var_ps(lo, od, hi));
+        }
+        for (; d < hd; d += 16) _mm512_storeu_ps(qp + d, _mm512_loadu_ps(a->q[r] + d));
+        qrow[r] = qp;
+    }
     _Alignas(64) float obuf[KERNELS_ATTN_MAX_ROWS * KERNELS_ATTN_MAX_HEAD_DIM];
     _Alignas(64) float p[KERNELS_ATTN_MAX_ROWS][BK];
     float m[KERNELS_ATTN_MAX_ROWS], l[KERNELS_ATTN_MAX_ROWS], c[KERNELS_ATTN_MAX_ROWS];
@@ -162,7 +225,7 @@ AI void attention_body(const struct kernels_attn *a, bool bf16) {
             __m512 mx = _mm512_set1_ps(-INFINITY);
             int ng = (int)((n + 15) / 16);
             for (int g = 0; g < ng; g++) {
-                s[g] = scores16(a->q[r], kp + 16 * g, n - 16 * g, hd, a->scale, bf16);
+                s[g] = scores16(qrow[r], kp + 16 * g, n - 16 * g, hd, hd32, a->scale, bf16);
                 mx = _mm512_max_ps(mx, s[g]);
             }
             float bm = _mm512_reduce_max_ps(mx);
@@ -189,10 +252,18 @@ AI void attention_body(const struct kernels_attn *a, bool bf16) {
             pv_rows(obuf, hd, r, pair, c, (const float(*)[BK])p, nv, vp, bf16);
         }
     }
+    const __m512i lo_i = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_i = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t r = 0; r < R; r++) {
         __m512 inv = _mm512_set1_ps(l[r] > 0 ? 1.0f / l[r] : 0.0f);
-        for (int64_t d = 0; d < hd; d += 16)
-            _mm512_storeu_ps(a->o[r] + d, _mm512_mul_ps(_mm512_load_ps(obuf + r * hd + d), inv));
+        const float *ob = obuf + r * hd;
+        int64_t d = 0;
+        for (; d < hd32; d += 32) { /* back from the even/odd layout */
+            __m512 e = _mm512_mul_ps(_mm512_load_ps(ob + d), inv), o = _mm512_mul_ps(_mm512_load_ps(ob + d + 16), inv);
+            _mm512_storeu_ps(a->o[r] + d, _mm512_permutex2var_ps(e, lo_i, o));
+            _mm512_storeu_ps(a->o[r] + d + 16, _mm512_permutex2var_ps(e, hi_i, o));
+        }
+        for (; d < hd; d += 16) _mm512_storeu_ps(a->o[r] + d, _mm512_mul_ps(_mm512_load_ps(ob + d), inv));
     }
 }
 
