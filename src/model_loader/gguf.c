@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/mmap_file.h"
 #include "model_loader/name_index.h"
@@ -402,6 +404,21 @@ void gguf_close(struct gguf *g) {
     free(g);
 }
 
+void gguf_release_metadata(struct gguf *g) {
+    if (!g) return;
+    for (int64_t i = 0; i < g->n_kv; i++) {
+        free(g->kv[i].arr_blob);
+        free(g->kv[i].arr_off);
+        g->kv[i].arr_blob = NULL;
+        g->kv[i].arr_off = NULL;
+    }
+    long pg = sysconf(_SC_PAGESIZE);
+    if (g->map.data && pg > 0) { /* whole pages of the header; the mapping stays valid */
+        size_t n = g->data_start / (size_t)pg * (size_t)pg;
+        if (n) (void)madvise((void *)g->map.data, n, MADV_DONTNEED);
+    }
+}
+
 static int gguf_new(const char *name, struct gguf **out, struct sgl_err *err) {
     *out = NULL;
     struct gguf *g = calloc(1, sizeof *g);
@@ -563,7 +580,9 @@ int64_t gguf_get_arr_n(const struct gguf *g, const char *key, enum gguf_type *el
 
 const char *gguf_get_arr_str(const struct gguf *g, const char *key, int64_t i, size_t *len) {
     const struct gguf_kv *kv = gguf_kv_of(g, key);
-    if (!kv || kv->type != GGUF_TYPE_ARRAY || kv->elem_type != GGUF_TYPE_STRING || i < 0 || i >= kv->n) return NULL;
+    if (!kv || kv->type != GGUF_TYPE_ARRAY || kv->elem_type != GGUF_TYPE_STRING || i < 0 || i >= kv->n ||
+        !kv->arr_blob)
+        return NULL;
     if (len) *len = kv->arr_off[i + 1] - kv->arr_off[i] - 1;
     return kv->arr_blob + kv->arr_off[i];
 }

@@ -44,6 +44,10 @@ int gguf_open(const char *path, struct gguf **out, struct sgl_err *err);
  * name (NULL: "(memory)") prefixes error messages and is what gguf_path returns. */
 int gguf_open_memory(const void *data, size_t size, const char *name, struct gguf **out, struct sgl_err *err);
 void gguf_close(struct gguf *g);
+/* Once the metadata has been read (config, tokenizer): frees the copies of string arrays
+ * (gguf_get_arr_str then returns NULL; gguf_get_arr_n still counts) and drops the header's
+ * pages from memory (re-read from the file if touched again). Tensors are untouched. */
+void gguf_release_metadata(struct gguf *g);
 
 uint32_t gguf_version(const struct gguf *g);
 const char *gguf_path(const struct gguf *g);

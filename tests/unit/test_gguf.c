@@ -136,6 +136,37 @@ TEST(stories_tensors) {
     gguf_close(g);
 }
 
+/* gguf_release_metadata drops the string-array copies and the header pages; what the
+ * model still reads afterwards (scalars, numeric arrays, tensors) is unchanged. */
+TEST(release_metadata) {
+    struct gguf *g = NULL;
+    struct sgl_err err = {{0}};
+    CHECK_EQ_INT(gguf_open(STORIES, &g, &err), 0);
+    if (!g) return;
+    CHECK_STR(gguf_get_arr_str(g, "tokenizer.ggml.tokens", 2, NULL), "</s>");
+    gguf_release_metadata(g);
+    gguf_release_metadata(g); /* twice is harmless */
+    CHECK(gguf_get_arr_str(g, "tokenizer.ggml.tokens", 2, NULL) == NULL);
+    enum gguf_type et = GGUF_TYPE_UINT8;
+    CHECK_EQ_INT(gguf_get_arr_n(g, "tokenizer.ggml.tokens", &et), 512);
+    CHECK_EQ_INT(et, GGUF_TYPE_STRING);
+    int64_t v = 0;
+    CHECK(gguf_get_int(g, "llama.context_length", &v));
+    CHECK_EQ_INT(v, 128);
+    CHECK_STR(gguf_get_str(g, "general.architecture", NULL), "llama");
+    const uint8_t *tt = gguf_get_arr_data(g, "tokenizer.ggml.token_type");
+    CHECK(tt != NULL);
+    if (tt) {
+        int32_t t3;
+        memcpy(&t3, tt + 12, 4);
+        CHECK_EQ_INT(t3, 6);
+    }
+    const struct tensor *e = gguf_find_tensor(g, "token_embd.weight");
+    CHECK(e != NULL);
+    if (e) CHECK_NEAR(((const float *)e->data)[2], 0.1754225343465805, 0);
+    gguf_close(g);
+}
+
 /* Every truncation of the real file must fail cleanly (never crash) and name the file. */
 TEST(stories_truncated_everywhere) {
     char *buf = NULL;
@@ -494,6 +525,7 @@ TEST(bad_tensors) {
 int main(void) {
     RUN(stories_metadata);
     RUN(stories_tensors);
+    RUN(release_metadata);
     RUN(stories_truncated_everywhere);
     RUN(truncated_file_on_disk);
     RUN(synthetic_all_types);
