@@ -7,6 +7,7 @@
 #define SGLC_KERNELS_CPU_AVX512_AVX512_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kernels/kernels_impl.h"
@@ -62,6 +63,11 @@ void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m
  * a multiple of group_mult, are zeros. (avx512_amx_int8.c) */
 void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int group_mult, uint8_t flip,
                                 uint8_t *panel, float *dw);
+
+/* The spec's 8-bit activation rows m0 .. m1 of mm->x into mm->xp: int8 q[Kp] | f32 dx[Kp / 32]
+ * | (with_nsx) int32 -128 * sum(q) per block [Kp / 32], Kp = K rounded up to 64, padding
+ * zero; the call ending at M also zeroes the padding rows. (avx512_amx_int8.c) */
+void kernels_avx512_q8_prep_rows(const struct kernels_mm *mm, int64_t m0, int64_t m1, bool with_nsx);
 
 /* VNNI column-tile engine for Q8_0 / Q4_0 weights and a few activation rows
  * (avx512_vnni_cols.c). Same protocol as kernels_isa.mm_*. */

@@ -20,6 +20,7 @@
  * Threading: as the AMX-BF16 engine (tile configuration per thread, released on
  * exit; permission requested by cpu_features). */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/fp16.h"
@@ -45,25 +46,31 @@ size_t kernels_avx512_amxi8_thread_bytes(int64_t M, int64_t K) {
 
 static float *xp_dx(const struct kernels_mm *mm, uint8_t *row) { return (float *)(row + kp64(mm->K)); }
 
-void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
+void kernels_avx512_q8_prep_rows(const struct kernels_mm *mm, int64_t m0, int64_t m1, bool with_nsx) {
     const int64_t K = mm->K, nb = K / 32;
     for (int64_t m = m0; m < m1; m++) {
         uint8_t *row = mm->xp + (size_t)m * mm->xp_row_bytes;
         memset(row, 0, mm->xp_row_bytes);
         int8_t *q = (int8_t *)row;
         float *dx = xp_dx(mm, row);
+        int32_t *nsx = (int32_t *)(dx + kp64(K) / 32);
         const float *x = mm->x + m * K;
         for (int64_t b = 0; b < nb; b++) {
             __m512i i0, i1;
             dx[b] = kernels_avx512_quant_block(x + 32 * b, &i0, &i1);
             _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(i0));
             _mm_storeu_si128((__m128i *)(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
+            if (with_nsx) nsx[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         }
     }
     if (m1 == mm->M) {
         int64_t rows = (mm->M + KERNELS_XP_ROWS - 1) / KERNELS_XP_ROWS * KERNELS_XP_ROWS;
         memset(mm->xp + (size_t)mm->M * mm->xp_row_bytes, 0, (size_t)(rows - mm->M) * mm->xp_row_bytes);
     }
+}
+
+void kernels_avx512_amxi8_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
+    kernels_avx512_q8_prep_rows(mm, m0, m1, false);
 }
 
 /* The 32 signed quants of weight row n, block b, and its scale. */

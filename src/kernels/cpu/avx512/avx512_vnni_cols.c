@@ -53,27 +53,7 @@ AI struct vc_row vc_row(const struct kernels_mm *mm, int64_t m) {
 }
 
 void kernels_avx512_vcols_prep_x(const struct kernels_mm *mm, int64_t m0, int64_t m1) {
-    const int64_t K = mm->K, nb = K / 32;
-    for (int64_t m = m0; m < m1; m++) {
-        uint8_t *base = mm->xp + (size_t)m * mm->xp_row_bytes;
-        memset(base, 0, mm->xp_row_bytes);
-        struct vc_row r = vc_row(mm, m);
-        int8_t *q = (int8_t *)base;
-        float *dx = (float *)r.dx;
-        int32_t *nsx = (int32_t *)r.nsx;
-        const float *x = mm->x + m * K;
-        for (int64_t b = 0; b < nb; b++) {
-            __m512i i0, i1;
-            dx[b] = kernels_avx512_quant_block(x + 32 * b, &i0, &i1);
-            _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(i0));
-            _mm_storeu_si128((__m128i *)(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
-            nsx[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
-        }
-    }
-    if (m1 == mm->M) {
-        int64_t rows = (mm->M + KERNELS_XP_ROWS - 1) / KERNELS_XP_ROWS * KERNELS_XP_ROWS;
-        memset(mm->xp + (size_t)mm->M * mm->xp_row_bytes, 0, (size_t)(rows - mm->M) * mm->xp_row_bytes);
-    }
+    kernels_avx512_q8_prep_rows(mm, m0, m1, true);
 }
 
 AI __m512i bcast4(const int8_t *p) {
