@@ -23,6 +23,8 @@
 #include "model_executor/forward_batch.h"
 #include "models/model.h"
 
+enum { FWD_SLICE = 512 /* tokens per q/k/v and MLP slice of a long pass (see model_forward) */ };
+
 struct model_workspace {
     size_t cap;  /* floats in buf */
     float *buf;
@@ -136,15 +138,18 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
     int64_t qd = nh * hd, kvd = nkv * hd;
     /* scratch layout: x, h and the rope table live through the whole pass; the attention
      * half of a layer (q, att, k, v) and the MLP half (g, u) are never live at once, so
-     * they share one region (a 512-token prefill of Qwen3-0.6B: 17 MB instead of 30) */
-    size_t n_x = (size_t)(T * H), n_q = (size_t)(T * qd), n_kv = (size_t)(T * kvd), n_ff = (size_t)(T * I);
+     * they share one region (a 512-token prefill of Qwen3-0.6B: 17 MB instead of 30).
+     * Passes of more than FWD_SLICE tokens compute q/k/v and the MLP a slice of tokens at a
+     * time (k, v go to the KV pool right away), so only q and att grow with T beyond it. */
+    const int64_t Ts = T < FWD_SLICE ? T : FWD_SLICE;
+    size_t n_x = (size_t)(T * H), n_q = (size_t)(T * qd), n_kv = (size_t)(Ts * kvd), n_ff = (size_t)(Ts * I);
     size_t n_rope = (size_t)(T * half * 2);
     size_t n_attn = 2 * n_q + 2 * n_kv, n_mlp = 2 * n_ff;
     size_t total = 2 * n_x + n_rope + (n_attn > n_mlp ? n_attn : n_mlp);
     if (workspace_reserve(ws, total, (size_t)T)) return err_setf(err, ERR_NOMEM, "forward: out of memory");
     float *x = ws->buf, *h = x + n_x, *rope_cs = h + n_x, *shared = rope_cs + n_rope;
-    float *q = shared, *att = q + n_q, *k = att + n_q, *v = k + n_kv; /* attention half */
-    float *g = shared, *u = g + n_ff;                                 /* MLP half */
+    float *q = shared, *att = q + n_q, *k = att + n_q, *v = k + n_kv; /* attention half (k, v: one slice) */
+    float *g = shared, *u = g + n_ff;                                 /* MLP half (one slice) */
     for (int32_t s = 0; s < b->n_seqs; s++)
         for (int32_t i = b->seq_start[s]; i < b->seq_start[s + 1]; i++) ws->tok_seq[i] = s;
 
@@ -157,39 +162,44 @@ int model_forward(const struct model *m, struct threadpool *pool, struct model_w
 
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct model_layer *L = &m->layers[l];
-        for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->attn_norm, h + i * H, H, eps);
-        {
+        for (int64_t t0 = 0; t0 < T; t0 += Ts) {
+            int64_t tn = T - t0 < Ts ? T - t0 : Ts;
+            for (int64_t i = t0; i < t0 + tn; i++) kernels_rmsnorm(x + i * H, L->attn_norm, h + i * H, H, eps);
             const struct tensor *W[3] = {&L->wq, &L->wk, &L->wv};
             const float *bias[3] = {L->bq, L->bk, L->bv};
-            float *y[3] = {q, k, v};
-            matmul_n(m, pool, ws, h, T, H, 3, W, bias, y);
-        }
-        for (int64_t i = 0; i < T; i++) {
-            float *qi = q + i * qd, *ki = k + i * kvd;
-            if (L->q_norm) {
-                for (int64_t hh = 0; hh < nh; hh++) kernels_rmsnorm(qi + hh * hd, L->q_norm, qi + hh * hd, hd, eps);
-                for (int64_t hh = 0; hh < nkv; hh++) kernels_rmsnorm(ki + hh * hd, L->k_norm, ki + hh * hd, hd, eps);
+            float *y[3] = {q + t0 * qd, k, v};
+            matmul_n(m, pool, ws, h + t0 * H, tn, H, 3, W, bias, y);
+            for (int64_t j = 0; j < tn; j++) {
+                int64_t i = t0 + j;
+                float *qi = q + i * qd, *ki = k + j * kvd;
+                if (L->q_norm) {
+                    for (int64_t hh = 0; hh < nh; hh++)
+                        kernels_rmsnorm(qi + hh * hd, L->q_norm, qi + hh * hd, hd, eps);
+                    for (int64_t hh = 0; hh < nkv; hh++)
+                        kernels_rmsnorm(ki + hh * hd, L->k_norm, ki + hh * hd, hd, eps);
+                }
+                const float *cs = rope_cs + i * 2 * half;
+                rotary_apply(&m->rope, qi, nh, cs, cs + half);
+                rotary_apply(&m->rope, ki, nkv, cs, cs + half);
+                /* store the new token's K/V into its slot */
+                int32_t s = ws->tok_seq[i];
+                int32_t slot = b->kv_slots[s][b->positions[i]];
+                kv_pool_store(kv, l, slot, ki, v + j * kvd);
             }
-            const float *cs = rope_cs + i * 2 * half;
-            rotary_apply(&m->rope, qi, nh, cs, cs + half);
-            rotary_apply(&m->rope, ki, nkv, cs, cs + half);
-            /* store the new token's K/V into its slot */
-            int32_t s = ws->tok_seq[i];
-            int32_t slot = b->kv_slots[s][b->positions[i]];
-            kv_pool_store(kv, l, slot, ki, v + i * kvd);
         }
         if (attention_forward(pool, &ap, kv, l, b, q, att)) return err_setf(err, ERR_NOMEM, "forward: out of memory");
         matmul(m, pool, ws, att, T, qd, &L->wo, NULL, h);
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
 
-        for (int64_t i = 0; i < T; i++) kernels_rmsnorm(x + i * H, L->ffn_norm, h + i * H, H, eps);
-        {
+        for (int64_t t0 = 0; t0 < T; t0 += Ts) {
+            int64_t tn = T - t0 < Ts ? T - t0 : Ts;
+            for (int64_t i = t0; i < t0 + tn; i++) kernels_rmsnorm(x + i * H, L->ffn_norm, h + i * H, H, eps);
             const struct tensor *W[2] = {&L->w_gate, &L->w_up};
             float *y[2] = {g, u};
-            matmul_n(m, pool, ws, h, T, H, 2, W, NULL, y);
+            matmul_n(m, pool, ws, h + t0 * H, tn, H, 2, W, NULL, y);
+            kernels_silu_mul(g, u, g, tn * I);
+            matmul(m, pool, ws, g, tn, I, &L->w_down, NULL, h + t0 * H);
         }
-        kernels_silu_mul(g, u, g, (int64_t)n_ff);
-        matmul(m, pool, ws, g, T, I, &L->w_down, NULL, h);
         for (int64_t i = 0; i < (int64_t)n_x; i++) x[i] += h[i];
     }
     /* final norm of the rows that need logits, packed into h */
