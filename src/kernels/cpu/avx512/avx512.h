@@ -60,9 +60,10 @@ void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64_t m
  * 512-byte tile at panel + (g * Kp / 32 + b) * 512 whose 64-byte row r holds, per column
  * j, the signed int8 quants k = 4r .. 4r + 3 (Q4_0: q - 8) xor `flip`, and the block
  * scales at dw[(g * Kp / 32 + b) * 16 + j]. Columns past ne, and the group count up to
- * a multiple of group_mult, are zeros. (avx512_amx_int8.c) */
-void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int group_mult, uint8_t flip,
-                                uint8_t *panel, float *dw);
+ * a multiple of group_mult, are zeros. Rows below pf_end that follow a group are
+ * prefetched while it is packed. (avx512_amx_int8.c) */
+void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int64_t pf_end, int group_mult,
+                                uint8_t flip, uint8_t *panel, float *dw);
 
 /* The spec's 8-bit activation rows m0 .. m1 of mm->x into mm->xp: int8 q[Kp] | f32 dx[Kp / 32]
  * | (with_nsx) int32 -128 * sum(q) per block [Kp / 32], Kp = K rounded up to 64, padding

@@ -26,6 +26,7 @@
 #include "base/fp16.h"
 #include "kernels/cpu/avx512/avx512.h"
 
+#define AI static inline __attribute__((always_inline))
 #define AMX __attribute__((target("amx-tile,amx-int8")))
 
 enum { PANEL_N = 128, BTILE = 512 };
@@ -89,17 +90,92 @@ static inline __attribute__((always_inline)) __m256i wblock(const struct kernels
     return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-/* Weight rows [nb, ne) as column groups (see avx512.h). */
-void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int group_mult, uint8_t flip,
-                                uint8_t *panel, float *dw) {
+/* The 64 bytes of blocks b, b + 1 of weight row `row` as signed quants (Q4_0: q - 8)
+ * xor fl, in the byte order of a packed tile row (the fast path of the packer). */
+AI __m512i pair_q8_0(const uint8_t *row, int64_t b, __m512i fl) {
+    const uint8_t *p = row + (size_t)b * sizeof(struct kernels_block_q8_0);
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(p + 2));
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(p + 2 + sizeof(struct kernels_block_q8_0)));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), fl);
+}
+
+AI __m512i pair_q4_0(const uint8_t *row, int64_t b, __m512i fl) {
+    const uint8_t *p = row + (size_t)b * sizeof(struct kernels_block_q4_0);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
+                                        _mm_loadu_si128((const __m128i *)(p + 2 + sizeof(struct kernels_block_q4_0))),
+                                        1);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
+                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1); /* lo b, lo b+1, hi b, hi b+1 */
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_xor_si512(_mm512_sub_epi8(z, _mm512_set1_epi8(8)), fl);
+}
+
+/* Block scales (f16 at the start of each block) of 16 rows rb bytes apart, as f32. */
+AI __m512 scales16(const uint8_t *p, __m512i idx) {
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)p, 1)));
+}
+
+/* One group of 16 whole rows from row n, K / 32 even: straight loads, gathered scales; the
+ * 16 rows at pf (or NULL) are prefetched at the same offsets meanwhile. */
+AI void pack_group_fast(bool q4, const struct kernels_mm *mm, int64_t n, const uint8_t *pf, __m512i fl,
+                        uint8_t *tiles, float *dw) {
+    const size_t rb = mm->w_row_bytes, bs = q4 ? sizeof(struct kernels_block_q4_0) : sizeof(struct kernels_block_q8_0);
+    const int64_t kblk = mm->K / 32;
+    const uint8_t *base = mm->w + (size_t)n * rb;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rb));
+    for (int64_t b = 0; b < kblk; b += 2) {
+        if (pf) {
+            for (int j = 0; j < 16; j++) {
+                _mm_prefetch((const char *)(pf + j * rb + b * bs), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + j * rb + b * bs + 64), _MM_HINT_T0);
+            }
+        }
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            r[j] = _mm512_castsi512_ps(q4 ? pair_q4_0(base + j * rb, b, fl) : pair_q8_0(base + j * rb, b, fl));
+        _mm512_store_ps(dw + 16 * b, scales16(base + b * bs, idx));
+        _mm512_store_ps(dw + 16 * (b + 1), scales16(base + (b + 1) * bs, idx));
+        kernels_avx512_transpose16(r);
+        uint8_t *t0 = tiles + (size_t)b * BTILE, *t1 = t0 + BTILE;
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; p++) {
+            _mm512_store_ps((float *)(t0 + 64 * p), r[p]);
+            _mm512_store_ps((float *)(t1 + 64 * p), r[8 + p]);
+        }
+    }
+}
+
+static void pack_group_q8_0(const struct kernels_mm *mm, int64_t n, const uint8_t *pf, __m512i fl, uint8_t *t,
+                            float *dw) {
+    pack_group_fast(false, mm, n, pf, fl, t, dw);
+}
+static void pack_group_q4_0(const struct kernels_mm *mm, int64_t n, const uint8_t *pf, __m512i fl, uint8_t *t,
+                            float *dw) {
+    pack_group_fast(true, mm, n, pf, fl, t, dw);
+}
+
+/* Weight rows [nb, ne) as column groups (see avx512.h). Whole groups with an even block
+ * count take the fast path; tails and padding go through wblock. */
+void kernels_avx512_q_pack_cols(const struct kernels_mm *mm, int64_t nb, int64_t ne, int64_t pf_end, int group_mult,
+                                uint8_t flip, uint8_t *panel, float *dw) {
     const int64_t nblk = kp64(mm->K) / 32, kblk = mm->K / 32;
     const int64_t groups = ((ne - nb + 15) / 16 + group_mult - 1) / group_mult * group_mult;
     const __m512i fl = _mm512_set1_epi8((char)flip);
     for (int64_t g = 0; g < groups; g++) {
+        int64_t n0 = nb + 16 * g;
+        if (kblk % 2 == 0 && n0 + 16 <= ne) {
+            const uint8_t *pf = n0 + 32 <= pf_end ? mm->w + (size_t)(n0 + 16) * mm->w_row_bytes : NULL;
+            (mm->wt == DTYPE_Q4_0 ? pack_group_q4_0 : pack_group_q8_0)(mm, n0, pf, fl, panel + (size_t)g * nblk * BTILE,
+                                                                      dw + (size_t)g * nblk * 16);
+            continue;
+        }
         for (int64_t b = 0; b < nblk; b += 2) {
             __m512 r[16];
             for (int j = 0; j < 16; j++) {
-                int64_t n = nb + 16 * g + j;
+                int64_t n = n0 + j;
                 float d0 = 0, d1 = 0;
                 __m256i q0 = _mm256_setzero_si256(), q1 = _mm256_setzero_si256();
                 if (n < ne && b < kblk) q0 = wblock(mm, n, b, &d0);
@@ -144,7 +220,7 @@ AMX void kernels_avx512_amxi8_run(const struct kernels_mm *mm, int64_t m0, int64
     float *acc = (float *)(ct + 4 * 256);                            /* [32 rows][32 cols] */
     for (int64_t nb = n0; nb < n1; nb += PANEL_N) {
         int64_t ne = nb + PANEL_N < n1 ? nb + PANEL_N : n1;
-        kernels_avx512_q_pack_cols(mm, nb, ne, 2, 0, panel, dw);
+        kernels_avx512_q_pack_cols(mm, nb, ne, ne, 2, 0, panel, dw);
         for (int64_t n = nb; n < ne; n += 32) {
             int64_t g0 = (n - nb) / 16;
             for (int64_t mb = m0; mb < m1; mb += 32) {

@@ -33,9 +33,6 @@
 #define AI static inline __attribute__((always_inline))
 #define PF_HINT _MM_HINT_T1 /* direct int8 engine: into L2 (T0 holds L1 fill buffers: 10-20% slower decode) */
 
-
-
-
 enum {
     MR = 4,          /* direct f32 engine: activation rows per tile */
     NR = 4,          /* direct f32 engine: weight rows per tile */
@@ -46,7 +43,7 @@ enum {
     VC_MIN_M_Q8_0 = 3, /* VNNI column tiles from this many rows (Q8_0; even with the direct tiles at 2) */
     VC_MIN_M_Q4_0 = 5, /* (Q4_0: its nibble unpacking in the transpose costs more) */
     VC_MAX_M = 64,     /* up to here; the AMX-INT8 engine (or packed f32) above, where they are about even */
-    AMXI8_MIN_M = 64,  /* Q8_0 / Q4_0 rows from which the AMX-INT8 engine runs */
+    AMXI8_MIN_M = VC_MAX_M, /* Q8_0 / Q4_0 rows from which the AMX-INT8 engine runs */
     PMR = 6,         /* packed f32 engine: activation rows per tile */
     PNRV = 4,        /* packed f32 engine: 16-column vectors per tile (64 weight rows) */
     PKC = 256,       /* packed f32 engine: K block */
@@ -700,12 +697,14 @@ AI void dq_q8_0(int mr, const uint8_t *row, const uint8_t *pf, const struct xq_r
     const struct kernels_block_q8_0 *blk = (const struct kernels_block_q8_0 *)row;
     const int64_t nb = K / KERNELS_QK;
     int64_t g = 0;
-    pf_range(pf, 0, (size_t)nb % 16 * sizeof *blk);
     for (; g + 16 <= nb; g += 16) {
-        pf_range(pf, (size_t)(nb % 16 + g) * sizeof *blk, 16 * sizeof *blk);
+        pf_range(pf, (size_t)g * sizeof *blk, 16 * sizeof *blk);
         grp_q8_0(mr, 16, blk, g, xr, a);
     }
-    if (g < nb) grp_q8_0(mr, (int)(nb - g), blk, g, xr, a);
+    if (g < nb) {
+        pf_range(pf, (size_t)g * sizeof *blk, (size_t)(nb - g) * sizeof *blk);
+        grp_q8_0(mr, (int)(nb - g), blk, g, xr, a);
+    }
 }
 
 /* One group of up to 16 Q4_0 blocks, as four 4-block quarters (nblk constant 16 except in the tail). */
@@ -747,12 +746,14 @@ AI void dq_q4_0(int mr, const uint8_t *row, const uint8_t *pf, const struct xq_r
     const struct kernels_block_q4_0 *blk = (const struct kernels_block_q4_0 *)row;
     const int64_t nb = K / KERNELS_QK;
     int64_t g = 0;
-    pf_range(pf, 0, (size_t)nb % 16 * sizeof *blk);
     for (; g + 16 <= nb; g += 16) {
-        pf_range(pf, (size_t)(nb % 16 + g) * sizeof *blk, 16 * sizeof *blk);
+        pf_range(pf, (size_t)g * sizeof *blk, 16 * sizeof *blk);
         grp_q4_0(mr, 16, blk, g, xr, a);
     }
-    if (g < nb) grp_q4_0(mr, (int)(nb - g), blk, g, xr, a);
+    if (g < nb) {
+        pf_range(pf, (size_t)g * sizeof *blk, (size_t)(nb - g) * sizeof *blk);
+        grp_q4_0(mr, (int)(nb - g), blk, g, xr, a);
+    }
 }
 
 /* Q4_K / Q5_K 6-bit scales and mins of a super-block, as 8 + 8 bytes (ggml's bit trick). */

@@ -18,7 +18,6 @@
  * block [Kp / 32] (Kp = K rounded up to 64, padding zero). Thread scratch: one group of
  * 16 weight rows (tiles and scales, see avx512.h). Loops: group > up to 8 rows > blocks. */
 #include <immintrin.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "kernels/cpu/avx512/avx512.h"
@@ -105,84 +104,14 @@ VT(1) VT(2) VT(3) VT(4) VT(5) VT(6) VT(7) VT(8)
 static const vc_tile_fn vc_tiles[VC_MR + 1] = {NULL,        vc_tile_1, vc_tile_2, vc_tile_3, vc_tile_4,
                                                vc_tile_5,   vc_tile_6, vc_tile_7, vc_tile_8};
 
-/* The 64 bytes of blocks b, b + 1 of a weight row as unsigned quants (xor 0x80 of the
- * signed value; Q4_0: q - 8 + 128), in the order of kernels_avx512_q_pack_cols. */
-AI __m512i pair_q8_0(const uint8_t *row, int64_t b) {
-    const uint8_t *p = row + (size_t)b * sizeof(struct kernels_block_q8_0);
-    __m256i lo = _mm256_loadu_si256((const __m256i *)(p + 2));
-    __m256i hi = _mm256_loadu_si256((const __m256i *)(p + 2 + sizeof(struct kernels_block_q8_0)));
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
-}
-
-AI __m512i pair_q4_0(const uint8_t *row, int64_t b) {
-    const uint8_t *p = row + (size_t)b * sizeof(struct kernels_block_q4_0);
-    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
-                                        _mm_loadu_si128((const __m128i *)(p + 2 + sizeof(struct kernels_block_q4_0))),
-                                        1);
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1); /* lo b, lo b+1, hi b, hi b+1 */
-    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_add_epi8(z, _mm512_set1_epi8(120));
-}
-
-/* Block scales (f16 at the start of each block) of 16 rows rb bytes apart, as f32. */
-AI __m512 scales16(const uint8_t *p, __m512i idx) {
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)p, 1)));
-}
-
-/* kernels_avx512_q_pack_cols (flip 0x80) for 16 whole rows and an even block count,
- * prefetching the 16 rows after them (pf, or NULL) at the same offsets. */
-AI void pack_group(bool q4, const struct kernels_mm *mm, int64_t n, const uint8_t *pf, uint8_t *tiles, float *dw) {
-    const size_t rb = mm->w_row_bytes, bs = q4 ? sizeof(struct kernels_block_q4_0) : sizeof(struct kernels_block_q8_0);
-    const int64_t kblk = mm->K / 32;
-    const uint8_t *base = mm->w + (size_t)n * rb;
-    const __m512i idx =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)rb));
-    for (int64_t b = 0; b < kblk; b += 2) {
-        if (pf) {
-            for (int j = 0; j < 16; j++) {
-                _mm_prefetch((const char *)(pf + j * rb + b * bs), _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + j * rb + b * bs + 64), _MM_HINT_T0);
-            }
-        }
-        __m512 r[16];
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; j++)
-            r[j] = _mm512_castsi512_ps(q4 ? pair_q4_0(base + j * rb, b) : pair_q8_0(base + j * rb, b));
-        _mm512_store_ps(dw + 16 * b, scales16(base + b * bs, idx));
-        _mm512_store_ps(dw + 16 * (b + 1), scales16(base + (b + 1) * bs, idx));
-        kernels_avx512_transpose16(r);
-        uint8_t *t0 = tiles + (size_t)b * VC_TILE, *t1 = t0 + VC_TILE;
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; p++) {
-            _mm512_store_ps((float *)(t0 + 64 * p), r[p]);
-            _mm512_store_ps((float *)(t1 + 64 * p), r[8 + p]);
-        }
-    }
-}
-
-static void pack_group_q8_0(const struct kernels_mm *mm, int64_t n, const uint8_t *pf, uint8_t *t, float *dw) {
-    pack_group(false, mm, n, pf, t, dw);
-}
-static void pack_group_q4_0(const struct kernels_mm *mm, int64_t n, const uint8_t *pf, uint8_t *t, float *dw) {
-    pack_group(true, mm, n, pf, t, dw);
-}
-
 void kernels_avx512_vcols_run(const struct kernels_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                               uint8_t *ts) {
     const int64_t nblk = kp64(mm->K) / 32;
-    const bool fast = (mm->K / 32) % 2 == 0;
     uint8_t *tiles = ts;
     float *dw = (float *)(ts + (size_t)nblk * VC_TILE);
     for (int64_t n = n0; n < n1; n += 16) {
         int64_t ne = n + 16 < n1 ? n + 16 : n1;
-        if (fast && ne - n == 16) {
-            const uint8_t *pf = n1 - ne >= 16 ? mm->w + (size_t)ne * mm->w_row_bytes : NULL;
-            (mm->wt == DTYPE_Q4_0 ? pack_group_q4_0 : pack_group_q8_0)(mm, n, pf, tiles, dw);
-        } else {
-            kernels_avx512_q_pack_cols(mm, n, ne, 1, 0x80, tiles, dw);
-        }
+        kernels_avx512_q_pack_cols(mm, n, ne, n1, 1, 0x80, tiles, dw); /* prefetches the next group */
         for (int64_t m = m0; m < m1; m += VC_MR) {
             int64_t mr = m1 - m < VC_MR ? m1 - m : VC_MR;
             vc_tiles[mr](mm, m, n, (int)(ne - n), tiles, dw);
